@@ -1,0 +1,32 @@
+# The two set-up commands of the README. Both work on a fresh machine with only Python and pip.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## make demo: install qmux and walk through the sessions guide on the embedded backends
+demo: $(VENV)/.installed-dev
+	$(BIN)/python -m qmux demo
+
+## make test: lint, type-check and run the whole test suite
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check qmux tests examples bench
+	$(BIN)/ruff format --check qmux tests examples bench
+	$(BIN)/mypy --strict qmux
+	$(BIN)/python -m pytest
+
+## make bench: run every benchmark and write bench/RESULTS.md
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,67 @@
+"""qmux: an async, actor-based session multiplexer for scarce execution backends.
+
+Open a service, open sessions on its backends, run jobs in them::
+
+    async with qmux.open_service() as service:
+        async with qmux.Session(service=service, backend="fake_sherbrooke", max_time="25m") as session:
+            job = await session.run("echo", {"x": 1})
+            print(await job.result())
+"""
+
+from __future__ import annotations
+
+from ._backend import Backend, BackendConfig, JobRequest
+from ._duration import format_duration, parse_duration
+from ._errors import (
+    BackendNotFoundError,
+    BackendUnavailableError,
+    CapacityError,
+    ClosedReason,
+    InvalidInputError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
+    JobNotFoundError,
+    NotFoundError,
+    QmuxError,
+    ServiceClosedError,
+    SessionClosedError,
+    SessionCrashedError,
+    SessionNotFoundError,
+)
+from ._handles import BackendHandle, Session, current_session
+from ._jobs import Job, JobStatus
+from ._service import Service, ServiceSettings, open_service
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend",
+    "BackendConfig",
+    "BackendHandle",
+    "BackendNotFoundError",
+    "BackendUnavailableError",
+    "CapacityError",
+    "ClosedReason",
+    "InvalidInputError",
+    "Job",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobRequest",
+    "JobStatus",
+    "NotFoundError",
+    "QmuxError",
+    "Service",
+    "ServiceClosedError",
+    "ServiceSettings",
+    "Session",
+    "SessionClosedError",
+    "SessionCrashedError",
+    "SessionNotFoundError",
+    "current_session",
+    "format_duration",
+    "open_service",
+    "parse_duration",
+]

@@ -1,0 +1,182 @@
+"""What users hold: `Session` and `BackendHandle`, over ports that are local or remote.
+
+A handle holds no state of its own beyond ids; it forwards to a *port*: the session actor in
+process, or an HTTP client for a remote service. That is how ``qmux.connect(...)`` gives remote
+users the same API as ``qmux.open_service()``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Protocol, final
+
+import trio
+from attrs import define, field
+
+from ._backend import BackendConfig
+from ._errors import InvalidInputError
+from ._jobs import Job, JobPort
+
+__all__ = ["BackendHandle", "ServiceAPI", "Session", "SessionPort", "current_session"]
+
+_current_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar("qmux_session", default=None)
+
+
+def current_session() -> Session | None:
+    """The session of the innermost enclosing ``async with Session(...)`` (SPEC P3), if any."""
+    return _current_session.get()
+
+
+class SessionPort(Protocol):
+    """What a `Session` handle talks to."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def backend_name(self) -> str: ...
+
+    async def submit(self, program_id: str, inputs: Any, options: dict[str, Any] | None = None) -> JobPort: ...
+    async def close(self) -> None: ...
+    async def cancel(self) -> None: ...
+    async def status(self) -> str: ...
+    async def details(self) -> dict[str, Any]: ...
+
+
+class ServiceAPI(Protocol):
+    """The service as handles see it; `qmux.Service` and the remote client both provide it."""
+
+    def backends(self) -> list[BackendHandle]: ...
+    def backend(self, name: str) -> BackendHandle: ...
+    def least_busy(
+        self, *, operational: bool = True, simulator: bool | None = False, min_num_qubits: int | None = None
+    ) -> BackendHandle: ...
+    def open_session_port(self, backend: str, *, max_time: object = None, mode: str = "dedicated") -> SessionPort: ...
+    async def submit_job(
+        self, backend: str, program_id: str, inputs: Any, options: dict[str, Any] | None = None
+    ) -> JobPort: ...
+    async def job(self, job_id: str) -> Job: ...
+
+
+@final
+@define(eq=False)
+class BackendHandle:
+    """A backend as users see it: its name, its configuration and its queue depth."""
+
+    name: str
+    config: BackendConfig
+    service: ServiceAPI = field(repr=False)
+    _pending_jobs: Callable[[], int] = field(repr=False, alias="pending_jobs")
+
+    @property
+    def pending_jobs(self) -> int:
+        """Jobs queued for this backend, in sessions and in job mode (what `least_busy` compares)."""
+        return self._pending_jobs()
+
+    @property
+    def operational(self) -> bool:
+        return self.config.operational
+
+    @property
+    def simulator(self) -> bool:
+        return self.config.simulator
+
+    @property
+    def num_qubits(self) -> int:
+        return self.config.num_qubits
+
+    async def run(self, program_id: str, inputs: Any, *, options: dict[str, Any] | None = None) -> Job:
+        """Submit a job outside any session: job mode (SPEC P3)."""
+        return Job(await self.service.submit_job(self.name, program_id, inputs, options))
+
+
+@final
+class Session:
+    """A session on one backend (SPEC S1-S19).
+
+    ``Session(service=service, backend="name")`` or ``Session(backend=service.backend("name"))``
+    opens it at once; use it as ``async with`` (closed on exit, S2, S12) or close it by hand.
+    """
+
+    __slots__ = ("_port", "_service", "_tokens")
+
+    def __init__(
+        self,
+        service: ServiceAPI | None = None,
+        backend: str | BackendHandle | None = None,
+        max_time: str | float | None = None,
+        *,
+        mode: str = "dedicated",
+    ) -> None:
+        if backend is None:
+            raise InvalidInputError("Session needs a backend: its name, or a handle from service.backend()")
+        if isinstance(backend, BackendHandle):
+            service = service if service is not None else backend.service
+            backend_name = backend.name
+        elif isinstance(backend, str):
+            backend_name = backend
+        else:
+            raise InvalidInputError(
+                f"backend={backend!r} is neither a backend name nor a backend handle from service.backend()"
+            )
+        if service is None:
+            raise InvalidInputError(
+                f"Session(backend={backend_name!r}) needs service=...: pass the service, or a handle from it"
+            )
+        self._service = service
+        self._port = service.open_session_port(backend_name, max_time=max_time, mode=mode)
+        self._tokens: list[contextvars.Token[Session | None]] = []
+
+    @classmethod
+    def _from_port(cls, service: ServiceAPI, port: SessionPort) -> Session:
+        """A handle on a session that already exists (``Session.from_id`` and the like)."""
+        session = cls.__new__(cls)
+        session._service, session._port, session._tokens = service, port, []
+        return session
+
+    @property
+    def session_id(self) -> str:
+        return self._port.session_id
+
+    @property
+    def backend_name(self) -> str:
+        return self._port.backend_name
+
+    @property
+    def service(self) -> ServiceAPI:
+        return self._service
+
+    async def run(self, program_id: str, inputs: Any, *, options: dict[str, Any] | None = None) -> Job:
+        """Submit a job to this session; refused with `SessionClosedError` once it stopped accepting (S15)."""
+        return Job(await self._port.submit(program_id, inputs, options))
+
+    async def status(self) -> str:
+        """Exactly one of the four strings of SPEC S17."""
+        return await self._port.status()
+
+    async def details(self) -> dict[str, Any]:
+        """The mapping of SPEC S18."""
+        return await self._port.details()
+
+    async def close(self) -> None:
+        """Stop accepting jobs; queued and running ones still finish (S12). Harmless twice (S16)."""
+        await self._port.close()
+
+    async def cancel(self) -> None:
+        """Close at once, failing queued jobs as cancelled; running ones finish (S13)."""
+        await self._port.cancel()
+
+    async def __aenter__(self) -> Session:
+        self._tokens.append(_current_session.set(self))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        _current_session.reset(self._tokens.pop())
+        with trio.CancelScope(shield=True):  # closing is one message; it must happen even when cancelled
+            await self.close()
+
+    def __repr__(self) -> str:
+        return f"<qmux.Session {self.session_id} backend={self.backend_name!r}>"

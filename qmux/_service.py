@@ -1,0 +1,267 @@
+"""The supervisor: owns the backends and every session actor, and routes requests to them.
+
+Supervision is one-for-one with temporary children, as in OTP: a session actor that crashes
+fails its own jobs and callers and is removed; the other sessions go on. Shutdown stops new
+work, lets the sessions drain for a grace period, then cancels whatever is left, and every
+waiter is still woken (SPEC J4).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, final
+
+import structlog
+import trio
+from attrs import field, frozen
+
+from ._backend import Backend, JobRequest
+from ._clock import WallClock
+from ._duration import parse_duration
+from ._errors import (
+    BackendNotFoundError,
+    BackendUnavailableError,
+    CapacityError,
+    InvalidInputError,
+    JobNotFoundError,
+    ServiceClosedError,
+    SessionNotFoundError,
+)
+from ._handles import BackendHandle, Session
+from ._jobs import Job, JobRecord
+from ._scheduler import BackendScheduler
+from ._session import SessionActor, new_id
+from ._validate import non_negative_seconds, positive_int, positive_seconds
+
+__all__ = ["Service", "ServiceSettings", "open_service"]
+
+_log = structlog.get_logger("qmux")
+_MODES = ("dedicated", "batch")
+
+
+@frozen
+class ServiceSettings:
+    """Limits and delays of a service. Every queue is bounded: past a limit, a clear refusal."""
+
+    #: a session that receives no job this long after opening closes itself (SPEC S19)
+    idle_open_timeout: float = field(default=1800.0, validator=positive_seconds)
+    #: on shutdown, how long sessions may drain before what is left is cancelled
+    shutdown_grace: float = field(default=10.0, validator=non_negative_seconds)
+    #: jobs one session may hold queued
+    max_queued_jobs_per_session: int = field(default=10_000, validator=positive_int)
+    #: requests waiting in one session's mailbox
+    max_mailbox: int = field(default=10_000, validator=positive_int)
+    #: job-mode jobs and waiting sessions in one backend's line
+    max_waiting_per_backend: int = field(default=1_000_000, validator=positive_int)
+    #: sessions open at once across the service
+    max_open_sessions: int = field(default=1_000_000, validator=positive_int)
+    #: finished jobs and sessions kept for lookup by id; the oldest go first
+    retain_finished: int = field(default=100_000, validator=positive_int)
+
+
+@final
+class Service:
+    """An in-process qmux service; make one with `open_service`."""
+
+    def __init__(self, nursery: trio.Nursery, backends: Iterable[Backend], settings: ServiceSettings) -> None:
+        self.settings = settings
+        self._nursery = nursery
+        self._clock = WallClock.start()
+        self._schedulers: dict[str, BackendScheduler] = {}
+        self._handles: dict[str, BackendHandle] = {}
+        for backend in backends:
+            if backend.name in self._schedulers:
+                raise InvalidInputError(f"two backends are named {backend.name!r}; backend names must be unique")
+            scheduler = BackendScheduler(backend, nursery=nursery, max_waiting=settings.max_waiting_per_backend)
+            self._schedulers[backend.name] = scheduler
+            self._handles[backend.name] = BackendHandle(
+                backend.name, backend.config, self, pending_jobs=scheduler.pending_jobs
+            )
+        self._live: dict[str, SessionActor] = {}
+        self._finished: OrderedDict[str, SessionActor] = OrderedDict()
+        self._jobs: OrderedDict[str, JobRecord] = OrderedDict()
+        self._accepting = True
+        self._all_ended = trio.Event()
+        self._all_ended.set()
+        _log.info("service.started", backends=list(self._schedulers))
+
+    # -- backends ----------------------------------------------------------------------------
+
+    def backends(self) -> list[BackendHandle]:
+        return list(self._handles.values())
+
+    def backend(self, name: str) -> BackendHandle:
+        try:
+            return self._handles[name]
+        except KeyError:
+            known = ", ".join(sorted(self._handles)) or "none"
+            raise BackendNotFoundError(f"no backend named {name!r}; known backends: {known}") from None
+
+    def least_busy(
+        self, *, operational: bool = True, simulator: bool | None = False, min_num_qubits: int | None = None
+    ) -> BackendHandle:
+        """The matching backend with the fewest pending jobs (SPEC S6); ``simulator=None``: either."""
+        candidates = [
+            handle
+            for handle in self._handles.values()
+            if handle.config.operational == operational
+            and (simulator is None or handle.config.simulator == simulator)
+            and (min_num_qubits is None or handle.config.num_qubits >= min_num_qubits)
+        ]
+        if not candidates:
+            raise BackendUnavailableError(
+                f"no backend matches operational={operational}, simulator={simulator}, "
+                f"min_num_qubits={min_num_qubits}; backends: {', '.join(self._handles) or 'none'}"
+            )
+        return min(candidates, key=lambda handle: handle.pending_jobs)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def open_session_port(self, backend: str, *, max_time: object = None, mode: str = "dedicated") -> SessionActor:
+        """Open a session and start its actor; the checks of SPEC S1, S4 and S5 happen here."""
+        if not self._accepting:
+            raise ServiceClosedError("the service is shutting down and opens no sessions")
+        scheduler = self._schedulers.get(backend)
+        if scheduler is None:
+            self.backend(backend)  # raises the error that lists the known names
+            raise AssertionError("unreachable")
+        config = scheduler.config
+        if not config.operational:
+            raise BackendUnavailableError(f"backend {backend!r} is not operational; it opens no sessions (S1)")
+        if mode not in _MODES:
+            raise InvalidInputError(f"mode={mode!r} is not a session mode; use one of {', '.join(_MODES)}")
+        if max_time is None:
+            seconds = config.max_ttl
+        else:
+            seconds = parse_duration(max_time, name="max_time")
+            if seconds > config.max_ttl:
+                raise InvalidInputError(
+                    f"max_time={max_time!r} ({seconds:g}s) is above backend {backend!r}'s max_ttl of "
+                    f"{config.max_ttl:g}s; use a value in (0, {config.max_ttl:g}]"
+                )
+        if len(self._live) >= self.settings.max_open_sessions:
+            raise CapacityError(
+                f"{len(self._live)} sessions are open, the service's limit; close some or raise max_open_sessions"
+            )
+        actor = SessionActor(
+            session_id=new_id(),
+            scheduler=scheduler,
+            max_time=seconds,
+            clock=self._clock,
+            idle_open_timeout=self.settings.idle_open_timeout,
+            max_queued_jobs=self.settings.max_queued_jobs_per_session,
+            max_mailbox=self.settings.max_mailbox,
+            mode=mode,
+            register_job=self._register_job,
+            on_ended=self._session_ended,
+        )
+        self._live[actor.session_id] = actor
+        self._all_ended = trio.Event() if self._all_ended.is_set() else self._all_ended
+        self._nursery.start_soon(actor.run, name=f"qmux session {actor.session_id}")
+        return actor
+
+    async def session(self, session_id: str) -> Session:
+        """A handle on an existing session, open or finished (``Session.from_id``)."""
+        actor = self._live.get(session_id) or self._finished.get(session_id)
+        if actor is None:
+            raise SessionNotFoundError(f"no session with id {session_id!r}")
+        return Session._from_port(self, actor)
+
+    def _session_ended(self, actor: SessionActor) -> None:
+        self._live.pop(actor.session_id, None)
+        self._finished[actor.session_id] = actor
+        while len(self._finished) > self.settings.retain_finished:
+            self._finished.popitem(last=False)
+        if not self._live:
+            self._all_ended.set()
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def submit_job(
+        self, backend: str, program_id: str, inputs: Any, options: dict[str, Any] | None = None
+    ) -> JobRecord:
+        """Submit a job outside any session (job mode)."""
+        if not self._accepting:
+            raise ServiceClosedError("the service is shutting down and accepts no jobs")
+        scheduler = self._schedulers.get(backend)
+        if scheduler is None:
+            self.backend(backend)
+            raise AssertionError("unreachable")
+        if not scheduler.config.operational:
+            raise BackendUnavailableError(f"backend {backend!r} is not operational; it accepts no jobs")
+        job = JobRecord(
+            JobRequest(new_id(), None, program_id, inputs, dict(options or {})),
+            backend,
+            trio.current_time(),
+            scheduler.cancel_job,
+        )
+        scheduler.submit(job)
+        self._register_job(job)
+        _log.debug("job.queued", job_id=job.job_id, backend=backend, program_id=program_id, mode="job")
+        return job
+
+    async def job(self, job_id: str) -> Job:
+        """A handle on a job by id, while the service remembers it."""
+        try:
+            return Job(self._jobs[job_id])
+        except KeyError:
+            raise JobNotFoundError(f"no job with id {job_id!r}") from None
+
+    def _register_job(self, job: JobRecord) -> None:
+        jobs = self._jobs
+        jobs[job.job_id] = job
+        excess = len(jobs) - self.settings.retain_finished
+        if excess > 0:  # forget the oldest finished jobs; unfinished ones are never dropped
+            for old_id in [jid for jid, old in list(jobs.items())[: excess * 2] if old.status.is_final][:excess]:
+                del jobs[old_id]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def _drain(self, grace: float) -> None:
+        """Stop accepting, close every session (S12) and wait up to `grace` for the work to end."""
+        self._accepting = False
+        _log.info("service.stopping", open_sessions=len(self._live), grace=grace)
+        for actor in list(self._live.values()):
+            actor.close_nowait()
+        with trio.move_on_after(grace):
+            await self._all_ended.wait()
+            for scheduler in self._schedulers.values():
+                await scheduler.wait_idle()
+
+    def _stop_schedulers(self) -> None:
+        for scheduler in self._schedulers.values():
+            scheduler.shut_down()
+
+
+@asynccontextmanager
+async def open_service(
+    backends: Iterable[Backend] | None = None, *, settings: ServiceSettings | None = None
+) -> AsyncIterator[Service]:
+    """Run a qmux service for the duration of the ``async with`` block.
+
+    `backends`: the backends to serve; ``None`` gives the embedded default set. Leaving the
+    block normally drains for ``settings.shutdown_grace`` seconds; leaving it with an
+    exception cancels at once. Either way, every job's waiter is woken.
+    """
+    if backends is None:
+        from .backends import default_backends
+
+        backends = default_backends()
+    settings = settings or ServiceSettings()
+    body_error: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        service = Service(nursery, backends, settings)
+        try:
+            yield service
+        except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
+            body_error = exc
+        finally:
+            with trio.CancelScope(shield=True):
+                await service._drain(settings.shutdown_grace if body_error is None else 0)
+            service._stop_schedulers()
+            nursery.cancel_scope.cancel()
+    _log.info("service.stopped")
+    if body_error is not None:
+        raise body_error
