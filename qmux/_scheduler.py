@@ -60,6 +60,8 @@ class BackendScheduler:
         self._line: deque[JobRecord | Claimant] = deque()
         self._sessions_in_line: set[Claimant] = set()
         self._running: set[JobRecord] = set()
+        #: how many of the running jobs belong to a session: job-mode jobs never run beside them
+        self._session_jobs_running = 0
         self._idle = trio.lowlevel.ParkingLot()
         self._shut_down = False
         self._log = _log.bind(backend=backend.name)
@@ -167,7 +169,7 @@ class BackendScheduler:
         while self.holder is None and self._line and not self._shut_down:
             head = self._line[0]
             if isinstance(head, JobRecord):
-                if not self.free_slots:
+                if not self.free_slots or self._session_jobs_running:
                     return
                 self._line.popleft()
                 self._launch(head, None)
@@ -182,13 +184,17 @@ class BackendScheduler:
     def _launch(self, job: JobRecord, session: Claimant | None) -> None:
         self.queued_jobs -= 1
         job.mark_running(trio.current_time())
+        job.cancel_scope = trio.CancelScope()  # cancellable from now, before the task has run (J2)
         self._running.add(job)
+        if session is not None:
+            self._session_jobs_running += 1
         self._nursery.start_soon(self._execute, job, session, name=f"qmux job {job.job_id}")
 
     async def _execute(self, job: JobRecord, session: Claimant | None) -> None:
         log = self._log.bind(job_id=job.job_id, session_id=job.session_id)
         log.debug("job.started", program_id=job.program_id)
-        scope = job.cancel_scope = trio.CancelScope()
+        scope = job.cancel_scope
+        assert scope is not None
         try:
             with scope:
                 try:
@@ -223,6 +229,7 @@ class BackendScheduler:
             job.cancel_scope = None
             self._running.discard(job)
             if session is not None:
+                self._session_jobs_running -= 1
                 session.job_finished(job)
             self._pump()
             self._idle.unpark_all()

@@ -8,6 +8,7 @@ waiter is still woken (SPEC J4).
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -237,11 +238,12 @@ class Service:
 
 @asynccontextmanager
 async def open_service(
-    backends: Iterable[Backend] | None = None, *, settings: ServiceSettings | None = None
+    backends: Iterable[Backend] | str | os.PathLike[str] | None = None, *, settings: ServiceSettings | None = None
 ) -> AsyncIterator[Service]:
     """Run a qmux service for the duration of the ``async with`` block.
 
-    `backends`: the backends to serve; ``None`` gives the embedded default set. Leaving the
+    `backends`: the backends to serve, or the path of a TOML file that describes them;
+    ``None`` gives the embedded default set. Leaving the
     block normally drains for ``settings.shutdown_grace`` seconds; leaving it with an
     exception cancels at once. Either way, every job's waiter is woken.
     """
@@ -249,6 +251,10 @@ async def open_service(
         from .backends import default_backends
 
         backends = default_backends()
+    elif isinstance(backends, (str, os.PathLike)):
+        from .backends import load_backends
+
+        backends = load_backends(backends)
     settings = settings or ServiceSettings()
     body_error: BaseException | None = None
     async with trio.open_nursery() as nursery:
