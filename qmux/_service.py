@@ -8,6 +8,7 @@ waiter is still woken (SPEC J4).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
@@ -73,8 +74,6 @@ class Service:
         self._schedulers: dict[str, BackendScheduler] = {}
         self._handles: dict[str, BackendHandle] = {}
         for backend in backends:
-            if backend.name in self._schedulers:
-                raise InvalidInputError(f"two backends are named {backend.name!r}; backend names must be unique")
             scheduler = BackendScheduler(backend, nursery=nursery, max_waiting=settings.max_waiting_per_backend)
             self._schedulers[backend.name] = scheduler
             self._handles[backend.name] = BackendHandle(
@@ -215,7 +214,8 @@ class Service:
         jobs[job.job_id] = job
         excess = len(jobs) - self.settings.retain_finished
         if excess > 0:  # forget the oldest finished jobs; unfinished ones are never dropped
-            for old_id in [jid for jid, old in list(jobs.items())[: excess * 2] if old.status.is_final][:excess]:
+            oldest = itertools.islice(jobs.items(), 4 * excess)
+            for old_id in [jid for jid, old in oldest if old.status.is_final][:excess]:
                 del jobs[old_id]
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -247,18 +247,25 @@ async def open_service(
     block normally drains for ``settings.shutdown_grace`` seconds; leaving it with an
     exception cancels at once. Either way, every job's waiter is woken.
     """
+    resolved: list[Backend]
     if backends is None:
         from .backends import default_backends
 
-        backends = default_backends()
+        resolved = list(default_backends())
     elif isinstance(backends, (str, os.PathLike)):
         from .backends import load_backends
 
-        backends = load_backends(backends)
+        resolved = list(load_backends(backends))
+    else:
+        resolved = list(backends)
+    names = [backend.name for backend in resolved]
+    for name in names:
+        if names.count(name) > 1:
+            raise InvalidInputError(f"two backends are named {name!r}; backend names must be unique")
     settings = settings or ServiceSettings()
     body_error: BaseException | None = None
     async with trio.open_nursery() as nursery:
-        service = Service(nursery, backends, settings)
+        service = Service(nursery, resolved, settings)
         try:
             yield service
         except BaseException as exc:  # re-raised below, outside the nursery, unwrapped

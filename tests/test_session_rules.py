@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 import qmux
@@ -40,7 +41,7 @@ async def _occupy(service: Any, backend: str, seconds: float) -> qmux.Job:
     """Keep `backend` busy with a job-mode job for `seconds`."""
     handle = service.backend(backend)
     busy = await handle.run("script", job(seconds))
-    await trio.sleep(0)
+    await trio.lowlevel.checkpoint()
     return busy
 
 
@@ -210,7 +211,7 @@ async def test_S6_least_busy_with_nothing_matching_is_a_clear_error(
     autojump_clock: Clock, service_factory: ServiceFactory
 ) -> None:
     async with service_factory([qpu("sim", simulator=True)]) as service:
-        with pytest.raises(qmux.BackendUnavailableError, match="no backend matches.*simulator=False"):
+        with pytest.raises(qmux.BackendUnavailableError, match=r"no backend matches.*simulator=False"):
             service.least_busy(operational=True, simulator=False)
 
 
@@ -355,24 +356,22 @@ async def test_S10_idle_time_counts_toward_max_time(autojump_clock: Clock, servi
 
 async def test_S11_one_session_carries_several_programs(autojump_clock: Clock, service_factory: ServiceFactory) -> None:
     backend = qpu("a")
-    async with service_factory([backend]) as service:
-        async with qmux.Session(service=service, backend="a") as session:
-            jobs = [await session.run(program, job(1, value=program)) for program in ("sampler", "estimator", "mine")]
-            assert [await j.result() for j in jobs] == ["sampler", "estimator", "mine"]
-            assert {j.program_id for j in jobs} == {"sampler", "estimator", "mine"}
+    async with service_factory([backend]) as service, qmux.Session(service=service, backend="a") as session:
+        jobs = [await session.run(program, job(1, value=program)) for program in ("sampler", "estimator", "mine")]
+        assert [await j.result() for j in jobs] == ["sampler", "estimator", "mine"]
+        assert {j.program_id for j in jobs} == {"sampler", "estimator", "mine"}
 
 
 async def test_S11_sessions_work_on_simulators_with_several_slots(
     autojump_clock: Clock, service_factory: ServiceFactory
 ) -> None:
     backend = qpu("sim", simulator=True, concurrency=3)
-    async with service_factory([backend]) as service:
-        async with qmux.Session(service=service, backend="sim") as session:
-            jobs = [await session.run("script", job(10)) for _ in range(3)]
-            await trio.sleep(1)
-            assert [await j.status() for j in jobs] == ["RUNNING"] * 3  # its own jobs use every slot
-            for j in jobs:
-                await j.result()
+    async with service_factory([backend]) as service, qmux.Session(service=service, backend="sim") as session:
+        jobs = [await session.run("script", job(10)) for _ in range(3)]
+        await trio.sleep(1)
+        assert [await j.status() for j in jobs] == ["RUNNING"] * 3  # its own jobs use every slot
+        for j in jobs:
+            await j.result()
 
 
 # -- S12, S13, S14: close, cancel, root job -----------------------------------------------------
@@ -665,18 +664,17 @@ async def test_J2_cancelling_a_running_job_asks_the_backend_to_stop(
 
 
 async def test_J3_a_backend_error_fails_that_job_only(autojump_clock: Clock, service_factory: ServiceFactory) -> None:
-    async with service_factory([qpu("a")]) as service:
-        async with qmux.Session(service=service, backend="a") as session:
-            before = await session.run("script", job(1, value=1))
-            broken = await session.run("script", job(1, fail="calibration lost"))
-            after = await session.run("script", job(1, value=3))
-            with pytest.raises(qmux.JobFailedError, match="calibration lost") as failed:
-                await broken.result()
-            assert failed.value.reason == "backend_error"
-            assert failed.value.job_id == broken.job_id
-            assert await broken.status() == "ERROR"
-            assert (await before.result(), await after.result()) == (1, 3)
-            assert await session.status() == ACCEPTING
+    async with service_factory([qpu("a")]) as service, qmux.Session(service=service, backend="a") as session:
+        before = await session.run("script", job(1, value=1))
+        broken = await session.run("script", job(1, fail="calibration lost"))
+        after = await session.run("script", job(1, value=3))
+        with pytest.raises(qmux.JobFailedError, match="calibration lost") as failed:
+            await broken.result()
+        assert failed.value.reason == "backend_error"
+        assert failed.value.job_id == broken.job_id
+        assert await broken.status() == "ERROR"
+        assert (await before.result(), await after.result()) == (1, 3)
+        assert await session.status() == ACCEPTING
 
 
 async def test_J3_the_backends_exception_is_kept_as_the_cause(autojump_clock: Clock) -> None:
@@ -696,3 +694,18 @@ async def test_job_lookup_by_unknown_id_is_not_found(autojump_clock: Clock, serv
 def test_scripted_backend_is_a_backend() -> None:
     assert isinstance(ScriptedBackend("x"), qmux.Backend)
     assert math.isfinite(qmux.BackendConfig().max_ttl)
+
+
+async def test_S7_a_closed_sessions_running_job_is_not_joined_by_other_work(
+    autojump_clock: Clock, service_factory: ServiceFactory
+) -> None:
+    backend = qpu("sim", simulator=True, concurrency=2)
+    async with service_factory([backend]) as service:
+        session = qmux.Session(service=service, backend="sim")
+        running = await session.run("script", job(20))
+        await trio.sleep(1)
+        await session.cancel()
+        outsider = await service.backend("sim").run("script", job(1))
+        await outsider.result()
+        assert backend.executions[-1].started == pytest.approx(20)  # after the session's job, not beside it
+        await running.result()

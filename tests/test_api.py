@@ -1,0 +1,30 @@
+"""The public API is curated: what `qmux.__all__` promises exists, and errors share one root."""
+
+from __future__ import annotations
+
+import inspect
+
+import qmux
+
+CONTRACT = {
+    "open_service", "Service", "ServiceSettings", "Session", "Job", "JobStatus", "BackendHandle", "Backend",
+    "BackendConfig", "JobRequest", "QmuxError", "InvalidInputError", "BackendNotFoundError",
+    "BackendUnavailableError", "SessionClosedError", "JobFailedError", "JobCancelledError", "current_session",
+}  # fmt: skip
+
+
+def test_all_lists_exactly_the_public_names_and_each_exists() -> None:
+    assert sorted(qmux.__all__) == qmux.__all__
+    assert set(qmux.__all__) >= CONTRACT
+    for name in qmux.__all__:
+        assert hasattr(qmux, name), name
+    public = {name for name in vars(qmux) if not name.startswith("_")} - {"annotations", "backends"}
+    assert public - set(qmux.__all__) <= {"primitives", "server"}
+
+
+def test_every_error_is_a_qmux_error_and_bad_input_is_a_value_error() -> None:
+    errors = [obj for obj in vars(qmux).values() if inspect.isclass(obj) and issubclass(obj, BaseException)]
+    assert errors
+    assert all(issubclass(error, qmux.QmuxError) for error in errors)
+    assert issubclass(qmux.InvalidInputError, ValueError)
+    assert issubclass(qmux.BackendNotFoundError, LookupError)
