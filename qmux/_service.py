@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ __all__ = ["Service", "ServiceSettings", "open_service"]
 
 _log = structlog.get_logger("qmux")
 _MODES = ("dedicated", "batch")
+_SESSION_ID = re.compile(r"[0-9a-z_-]{20,64}")
 
 
 @frozen
@@ -119,8 +121,21 @@ class Service:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def open_session_port(self, backend: str, *, max_time: object = None, mode: str = "dedicated") -> SessionActor:
-        """Open a session and start its actor; the checks of SPEC S1, S4 and S5 happen here."""
+    def open_session_port(
+        self, backend: str, *, max_time: object = None, mode: str = "dedicated", session_id: str | None = None
+    ) -> SessionActor:
+        """Open a session and start its actor; the checks of SPEC S1, S4 and S5 happen here.
+
+        `session_id` lets a front door open a session under an id its client proposed (so that
+        the client knows the id before the round trip); it must be new and look like one of ours.
+        """
+        if session_id is not None and (
+            not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id) or self._known(session_id)
+        ):
+            raise InvalidInputError(
+                f"session_id={session_id!r} is not usable: it must be 20 to 64 characters of 0-9, a-z, "
+                "'-' or '_', and not already in use"
+            )
         if not self._accepting:
             raise ServiceClosedError("the service is shutting down and opens no sessions")
         scheduler = self._schedulers.get(backend)
@@ -146,7 +161,7 @@ class Service:
                 f"{len(self._live)} sessions are open, the service's limit; close some or raise max_open_sessions"
             )
         actor = SessionActor(
-            session_id=new_id(),
+            session_id=session_id or new_id(),
             scheduler=scheduler,
             max_time=seconds,
             clock=self._clock,
@@ -168,6 +183,9 @@ class Service:
         if actor is None:
             raise SessionNotFoundError(f"no session with id {session_id!r}")
         return Session._from_port(self, actor)
+
+    def _known(self, session_id: str) -> bool:
+        return session_id in self._live or session_id in self._finished or session_id in self._jobs
 
     def _session_ended(self, actor: SessionActor) -> None:
         self._live.pop(actor.session_id, None)

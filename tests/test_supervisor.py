@@ -210,3 +210,13 @@ async def test_finished_jobs_and_sessions_are_forgotten_past_the_retention_limit
             await service.session(sessions[0].session_id)
         found = await service.session(sessions[-1].session_id)
         assert await found.status() == "Closed"
+
+
+async def test_a_front_door_may_open_a_session_under_a_proposed_id(autojump_clock: Clock) -> None:
+    async with qmux.open_service([qpu("a")]) as service:
+        port = service.open_session_port("a", session_id="c" * 20)
+        assert port.session_id == "c" * 20
+        for bad in ("c" * 20, "short", "UPPER" * 5, "x" * 65, "bad id with spaces!!"):
+            with pytest.raises(qmux.InvalidInputError, match="session_id="):
+                service.open_session_port("a", session_id=bad)
+        await port.close()
