@@ -28,10 +28,12 @@ from ._errors import (
     SessionClosedError,
     SessionCrashedError,
     SessionNotFoundError,
+    StorageError,
 )
 from ._handles import BackendHandle, Session, current_session
 from ._jobs import Job, JobStatus
 from ._service import Service, ServiceSettings, open_service
+from .primitives import Estimator, QiskitNotInstalledError, Sampler
 
 __version__ = "0.1.0"
 
@@ -43,6 +45,7 @@ __all__ = [
     "BackendUnavailableError",
     "CapacityError",
     "ClosedReason",
+    "Estimator",
     "InvalidInputError",
     "Job",
     "JobCancelledError",
@@ -52,7 +55,9 @@ __all__ = [
     "JobRequest",
     "JobStatus",
     "NotFoundError",
+    "QiskitNotInstalledError",
     "QmuxError",
+    "Sampler",
     "Service",
     "ServiceClosedError",
     "ServiceSettings",
@@ -60,6 +65,7 @@ __all__ = [
     "SessionClosedError",
     "SessionCrashedError",
     "SessionNotFoundError",
+    "StorageError",
     "current_session",
     "format_duration",
     "open_service",

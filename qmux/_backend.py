@@ -33,6 +33,9 @@ class BackendConfig:
     interactive_ttl: float = field(default=60.0, validator=positive_seconds)
     #: jobs it runs at once; 1 for a QPU
     concurrency: int = field(default=1, validator=positive_int)
+    #: its jobs are safe to run again: after a restart, a job that was running is re-queued
+    #: rather than failed as interrupted
+    idempotent: bool = field(default=False, validator=validators.instance_of(bool))
 
 
 @frozen

@@ -7,7 +7,12 @@ import datetime as dt
 import trio
 from attrs import frozen
 
-__all__ = ["WallClock"]
+__all__ = ["WallClock", "wall_now"]
+
+
+def wall_now() -> dt.datetime:
+    """The current UTC time (a seam: tests that restart a service on a virtual clock replace it)."""
+    return dt.datetime.now(dt.UTC)
 
 
 @frozen
@@ -23,10 +28,14 @@ class WallClock:
 
     @classmethod
     def start(cls) -> WallClock:
-        return cls(dt.datetime.now(dt.UTC), trio.current_time())
+        return cls(wall_now(), trio.current_time())
 
     def at(self, trio_time: float) -> dt.datetime:
         return self.wall_epoch + dt.timedelta(seconds=trio_time - self.trio_epoch)
+
+    def trio_at(self, posix_seconds: float) -> float:
+        """The Trio time of a wall-clock instant (POSIX seconds), e.g. one read from a journal."""
+        return self.trio_epoch + (posix_seconds - self.wall_epoch.timestamp())
 
     def iso(self, trio_time: float | None) -> str | None:
         """UTC ISO-8601 with a trailing ``Z``, as IBM's API writes it; ``None`` stays ``None``."""

@@ -9,6 +9,8 @@
     ├── BackendUnavailableError  the backend exists but is not operational, or none matches a query
     ├── CapacityError          a bounded mailbox or queue is full: refused at once, nothing queued
     ├── ServiceClosedError     the service is shutting down or has shut down
+    ├── AuthenticationError    a remote service refused the credentials (HTTP 401)
+    ├── StorageError           the journal could not be read or written; nothing was acknowledged
     ├── SessionClosedError     the session no longer accepts jobs; `reason` says which rule ended it
     │   └── SessionCrashedError  the session's actor failed; its jobs fail with this error
     └── JobError               a job did not produce a result; `job_id` names it
@@ -25,6 +27,7 @@ import enum
 from typing import final
 
 __all__ = [
+    "AuthenticationError",
     "BackendNotFoundError",
     "BackendUnavailableError",
     "CapacityError",
@@ -40,6 +43,7 @@ __all__ = [
     "SessionClosedError",
     "SessionCrashedError",
     "SessionNotFoundError",
+    "StorageError",
 ]
 
 
@@ -103,6 +107,16 @@ class CapacityError(QmuxError):
 @final
 class ServiceClosedError(QmuxError):
     """The service is shutting down or has shut down."""
+
+
+@final
+class AuthenticationError(QmuxError):
+    """A remote service refused the request's credentials: no bearer token, or an unknown one."""
+
+
+@final
+class StorageError(QmuxError):
+    """The journal could not be read or written; what was not written was not acknowledged."""
 
 
 class SessionClosedError(QmuxError):

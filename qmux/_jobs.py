@@ -13,6 +13,7 @@ from ._errors import JobError
 
 if TYPE_CHECKING:
     from ._backend import JobRequest
+    from .journal import Ticket
 
 __all__ = ["Job", "JobPort", "JobRecord", "JobStatus"]
 
@@ -60,6 +61,10 @@ class JobRecord:
     error: JobError | None = None
     #: set while the backend executes it; cancelling it stops the job (SPEC J2)
     cancel_scope: trio.CancelScope | None = None
+    #: told of every change of status (the journal records it)
+    observer: Callable[[JobRecord], object] | None = None
+    #: the journal batch that makes its acceptance durable; the submitter waits on it
+    durable: Ticket | None = None
     _done: trio.Event = field(factory=trio.Event)
 
     @property
@@ -77,6 +82,8 @@ class JobRecord:
     def mark_running(self, now: float) -> None:
         self.status = JobStatus.RUNNING
         self.started_at = now
+        if self.observer is not None:
+            self.observer(self)
 
     def finish(self, status: JobStatus, now: float, *, value: object = None, error: JobError | None = None) -> bool:
         """Move to a terminal state and wake every waiter; ``False`` if it had already ended."""
@@ -87,6 +94,8 @@ class JobRecord:
         self.value = value
         self.error = error
         self._done.set()
+        if self.observer is not None:
+            self.observer(self)
         return True
 
     async def wait(self) -> None:

@@ -12,7 +12,7 @@ import itertools
 import os
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, final
 
@@ -28,15 +28,20 @@ from ._errors import (
     BackendUnavailableError,
     CapacityError,
     InvalidInputError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
     JobNotFoundError,
     ServiceClosedError,
     SessionNotFoundError,
+    StorageError,
 )
 from ._handles import BackendHandle, Session
-from ._jobs import Job, JobRecord
+from ._jobs import Job, JobRecord, JobStatus
 from ._scheduler import BackendScheduler
 from ._session import SessionActor, new_id
 from ._validate import non_negative_seconds, positive_int, positive_seconds
+from .journal import JobRow, Journal, JournalStore, SessionRow, SQLiteStore
 
 __all__ = ["Service", "ServiceSettings", "open_service"]
 
@@ -69,10 +74,19 @@ class ServiceSettings:
 class Service:
     """An in-process qmux service; make one with `open_service`."""
 
-    def __init__(self, nursery: trio.Nursery, backends: Iterable[Backend], settings: ServiceSettings) -> None:
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        backends: Iterable[Backend],
+        settings: ServiceSettings,
+        *,
+        clock: WallClock,
+        journal: Journal | None = None,
+    ) -> None:
         self.settings = settings
         self._nursery = nursery
-        self._clock = WallClock.start()
+        self._clock = clock
+        self._journal = journal
         self._schedulers: dict[str, BackendScheduler] = {}
         self._handles: dict[str, BackendHandle] = {}
         for backend in backends:
@@ -171,7 +185,10 @@ class Service:
             mode=mode,
             register_job=self._register_job,
             on_ended=self._session_ended,
+            on_change=self._journal.session_changed if self._journal else None,
         )
+        if self._journal is not None:
+            actor.durable = self._journal.session_changed(actor)
         self._live[actor.session_id] = actor
         self._all_ended = trio.Event() if self._all_ended.is_set() else self._all_ended
         self._nursery.start_soon(actor.run, name=f"qmux session {actor.session_id}")
@@ -218,6 +235,12 @@ class Service:
         scheduler.submit(job)
         self._register_job(job)
         _log.debug("job.queued", job_id=job.job_id, backend=backend, program_id=program_id, mode="job")
+        if job.durable is not None:
+            try:
+                await job.durable.wait()
+            except StorageError:
+                await scheduler.cancel_job(job)  # not written, so not accepted: it must not run
+                raise
         return job
 
     async def job(self, job_id: str) -> Job:
@@ -230,11 +253,102 @@ class Service:
     def _register_job(self, job: JobRecord) -> None:
         jobs = self._jobs
         jobs[job.job_id] = job
+        if self._journal is not None:
+            job.observer = self._journal.job_changed
+            job.durable = self._journal.job_changed(job)
         excess = len(jobs) - self.settings.retain_finished
         if excess > 0:  # forget the oldest finished jobs; unfinished ones are never dropped
             oldest = itertools.islice(jobs.items(), 4 * excess)
             for old_id in [jid for jid, old in oldest if old.status.is_final][:excess]:
                 del jobs[old_id]
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    def _recover(self, sessions: list[SessionRow], jobs: list[JobRow]) -> None:
+        """Bring back what a journal holds: finished jobs for lookup, open sessions, queued jobs."""
+        unfinished: dict[str | None, list[JobRow]] = {}
+        for row in jobs:
+            if row.status in ("QUEUED", "RUNNING"):
+                unfinished.setdefault(row.session_id, []).append(row)
+            else:
+                self._jobs[row.job_id] = self._revive(row, _refuse_cancel)
+        for session_row in sessions:
+            rows = unfinished.pop(session_row.session_id, [])
+            scheduler = self._schedulers.get(session_row.backend)
+            if scheduler is None:
+                self._fail_orphans(rows, f"its backend {session_row.backend!r} is no longer served")
+                continue
+            actor = SessionActor(
+                session_id=session_row.session_id,
+                scheduler=scheduler,
+                max_time=session_row.max_time,
+                clock=self._clock,
+                idle_open_timeout=self.settings.idle_open_timeout,
+                max_queued_jobs=self.settings.max_queued_jobs_per_session,
+                max_mailbox=self.settings.max_mailbox,
+                mode=session_row.mode,
+                register_job=self._register_job,
+                on_ended=self._session_ended,
+                on_change=self._journal.session_changed if self._journal else None,
+            )
+            revived = [self._revive(row, actor._cancel_job) for row in rows]
+            self._live[actor.session_id] = actor
+            self._all_ended = trio.Event() if self._all_ended.is_set() else self._all_ended
+            actor.restore(session_row, [j for j in revived if j.status is JobStatus.QUEUED], self._clock.trio_at)
+            self._nursery.start_soon(actor.run, name=f"qmux session {actor.session_id}")
+        for session_id, rows in unfinished.items():
+            for row in rows:
+                scheduler = self._schedulers.get(row.backend)
+                if session_id is not None or scheduler is None:
+                    self._fail_orphans([row], "its session or backend did not survive the restart")
+                    continue
+                job = self._revive(row, scheduler.cancel_job)
+                if job.status is JobStatus.QUEUED:
+                    scheduler.submit(job)
+        _log.info("service.recovered", sessions=len(self._live), jobs=len(self._jobs))
+
+    def _revive(self, row: JobRow, canceller: Callable[[JobRecord], Awaitable[None]]) -> JobRecord:
+        """A job record from its journal row; one that was running is failed as interrupted."""
+        job = JobRecord(
+            JobRequest(row.job_id, row.session_id, row.program_id, row.inputs, dict(row.options)),
+            row.backend,
+            self._clock.trio_at(row.created_at),
+            canceller,
+        )
+        self._jobs[job.job_id] = job
+        status = JobStatus(row.status)
+        if status.is_final:
+            error: JobError | None = None
+            if row.error is not None:
+                kind = JobCancelledError if row.error.kind == "cancelled" else JobFailedError
+                error = kind(row.error.message, job_id=row.job_id, reason=row.error.reason)
+            job.finish(status, self._clock.trio_at(row.finished_at or row.created_at), value=row.value, error=error)
+            if row.started_at is not None:
+                job.started_at = self._clock.trio_at(row.started_at)
+            return job
+        job.observer = self._journal.job_changed if self._journal else None
+        scheduler = self._schedulers.get(row.backend)
+        if status is JobStatus.RUNNING and not (scheduler and scheduler.config.idempotent):
+            job.finish(
+                JobStatus.ERROR,
+                trio.current_time(),
+                error=JobFailedError(
+                    f"job {row.job_id} was interrupted by a restart of the service while it ran; "
+                    "its backend does not say it is safe to run again",
+                    job_id=row.job_id,
+                    reason="interrupted_by_restart",
+                ),
+            )
+        return job
+
+    def _fail_orphans(self, rows: list[JobRow], why: str) -> None:
+        for row in rows:
+            job = self._revive(row, _refuse_cancel)
+            job.finish(
+                JobStatus.ERROR,
+                trio.current_time(),
+                error=JobFailedError(f"job {row.job_id} cannot run after the restart: {why}", job_id=row.job_id),
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -254,16 +368,31 @@ class Service:
             scheduler.shut_down()
 
 
+async def _refuse_cancel(job: JobRecord) -> None:  # pragma: no cover - only finished jobs get it
+    """The canceller of a job that has already ended: there is nothing to cancel (S16)."""
+
+
+def _open_store(journal: str | os.PathLike[str] | JournalStore | None) -> JournalStore | None:
+    if journal is None or not isinstance(journal, (str, os.PathLike)):
+        return journal
+    return SQLiteStore(journal)
+
+
 @asynccontextmanager
 async def open_service(
-    backends: Iterable[Backend] | str | os.PathLike[str] | None = None, *, settings: ServiceSettings | None = None
+    backends: Iterable[Backend] | str | os.PathLike[str] | None = None,
+    *,
+    settings: ServiceSettings | None = None,
+    journal: str | os.PathLike[str] | JournalStore | None = None,
 ) -> AsyncIterator[Service]:
     """Run a qmux service for the duration of the ``async with`` block.
 
     `backends`: the backends to serve, or the path of a TOML file that describes them;
-    ``None`` gives the embedded default set. Leaving the
-    block normally drains for ``settings.shutdown_grace`` seconds; leaving it with an
-    exception cancels at once. Either way, every job's waiter is woken.
+    ``None`` gives the embedded default set. `journal`: a SQLite file (or any `JournalStore`)
+    that records every accepted session and job before it is acknowledged; when it already
+    holds a journal, the service recovers from it first. Leaving the block normally drains
+    for ``settings.shutdown_grace`` seconds; leaving it with an exception cancels at once.
+    Either way, every job's waiter is woken.
     """
     resolved: list[Backend]
     if backends is None:
@@ -281,18 +410,35 @@ async def open_service(
         if names.count(name) > 1:
             raise InvalidInputError(f"two backends are named {name!r}; backend names must be unique")
     settings = settings or ServiceSettings()
+    store = _open_store(journal)
     body_error: BaseException | None = None
-    async with trio.open_nursery() as nursery:
-        service = Service(nursery, resolved, settings)
-        try:
-            yield service
-        except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
-            body_error = exc
-        finally:
-            with trio.CancelScope(shield=True):
-                await service._drain(settings.shutdown_grace if body_error is None else 0)
-            service._stop_schedulers()
-            nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as journal_nursery:
+            clock = WallClock.start()
+            writer = Journal(store, clock) if store is not None else None
+            if writer is not None:
+                journal_nursery.start_soon(writer.run, name="qmux journal")
+            async with trio.open_nursery() as nursery:
+                service = Service(nursery, resolved, settings, clock=clock, journal=writer)
+                if store is not None:
+                    loaded = await trio.to_thread.run_sync(lambda: store.load(finished_jobs=settings.retain_finished))
+                    service._recover(*loaded)
+                try:
+                    yield service
+                except BaseException as exc:  # re-raised below, outside the nurseries, unwrapped
+                    body_error = exc
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await service._drain(settings.shutdown_grace if body_error is None else 0)
+                    service._stop_schedulers()
+                    nursery.cancel_scope.cancel()
+            if writer is not None:
+                with trio.CancelScope(shield=True):
+                    await writer.flush()
+            journal_nursery.cancel_scope.cancel()
+    finally:
+        if store is not None:
+            store.close()
     _log.info("service.stopped")
     if body_error is not None:
         raise body_error

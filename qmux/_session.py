@@ -36,12 +36,14 @@ from ._errors import (
     JobFailedError,
     SessionClosedError,
     SessionCrashedError,
+    StorageError,
 )
 from ._jobs import JobRecord, JobStatus
 
 if TYPE_CHECKING:
     from ._clock import WallClock
     from ._scheduler import BackendScheduler
+    from .journal import SessionRow, Ticket
 
 __all__ = ["SessionActor", "SessionState", "new_id", "status_text"]
 
@@ -178,6 +180,7 @@ class SessionActor:
         mode: str,
         register_job: Callable[[JobRecord], None],
         on_ended: Callable[[SessionActor], None],
+        on_change: Callable[[SessionActor], object] | None = None,
     ) -> None:
         self.session_id = session_id
         self.backend_name = scheduler.name
@@ -194,6 +197,9 @@ class SessionActor:
         self._max_mailbox = max_mailbox
         self._register_job = register_job
         self._on_ended = on_ended
+        self._on_change = on_change
+        #: the journal batch that makes the opening durable; the first awaited call waits on it
+        self.durable: Ticket | None = None
         self._queue: deque[JobRecord] = deque()
         self._running: set[JobRecord] = set()
         self._send, self._inbox = trio.open_memory_channel[tuple[_Message, _Reply | None]](math.inf)
@@ -209,16 +215,27 @@ class SessionActor:
         self.last_job_completed: float | None = None
         self._max_time_deadline = math.inf
         self._ittl_deadline = math.inf
+        self._idle_open_timeout = idle_open_timeout
         self._idle_deadline = now + idle_open_timeout
-        self._timestamps: list[tuple[str, float]] = [(SessionState.OPEN.value, now)]
+        self.timestamps: list[tuple[str, float]] = [(SessionState.OPEN.value, now)]
         self._log = _log.bind(session_id=session_id, backend=scheduler.name)
         self._log.info("session.opened", max_time=max_time, interactive_ttl=self.interactive_ttl, mode=mode)
 
     # -- the port: what handles call -------------------------------------------------------
 
     async def submit(self, program_id: str, inputs: Any, options: dict[str, Any] | None = None) -> JobRecord:
+        """Queue a job; return once it is accepted and, with a journal, durable."""
+        if self.durable is not None:
+            await self.durable.wait()
+            self.durable = None
         job = await self._call(Submit(program_id, inputs, dict(options or {})))
         assert isinstance(job, JobRecord)
+        if job.durable is not None:
+            try:
+                await job.durable.wait()
+            except StorageError:
+                await self._cancel_job(job)  # not written, so not accepted: it must not run
+                raise
         return job
 
     async def close(self) -> None:
@@ -378,6 +395,7 @@ class SessionActor:
         if is_root:
             self.root_job_id = job_id
             self._idle_deadline = math.inf  # S19: it received a job
+            self._changed()
         job = JobRecord(
             JobRequest(job_id, self.session_id, program_id, inputs, options),
             self._scheduler.name,
@@ -406,6 +424,7 @@ class SessionActor:
                 self.started_at = now
                 self._max_time_deadline = now + self.max_time
                 self._log.info("session.started", max_time=self.max_time)
+                self._changed()
             self.last_job_started = now
             self._running.add(job)
             scheduler.start(job, self)
@@ -426,6 +445,7 @@ class SessionActor:
         self._running.discard(job)
         now = job.finished_at if job.finished_at is not None else trio.current_time()
         self.last_job_completed = now
+        self._changed()
         if self.state is SessionState.CLOSED:
             return
         if self._queue:
@@ -471,6 +491,7 @@ class SessionActor:
         if not self._queue and not self._running:
             self._terminate(ClosedReason.CLOSED)  # nothing left to run: closed at once (S12)
         else:
+            self._changed()
             self._ittl_deadline = math.inf
             self._log.info("session.closing", queued=len(self._queue), running=len(self._running))
 
@@ -522,7 +543,51 @@ class SessionActor:
     def _set_state(self, state: SessionState, now: float) -> None:
         if state is not self.state:
             self.state = state
-            self._timestamps.append((state.value, now))
+            self.timestamps.append((state.value, now))
+            self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self)
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    def restore(self, row: SessionRow, queued: list[JobRecord], to_trio: Callable[[float], float]) -> None:
+        """Take up where a journal left off, before the actor runs (issue: restart recovery).
+
+        The clocks are wall-clock: time spent down counts as elapsed, so a session whose
+        max_time ran out meanwhile closes at once and fails its queued jobs (S10). A session
+        that held its backend lost that hold with the process: it comes back deactivated.
+        """
+
+        def at(posix: float | None) -> float | None:
+            return None if posix is None else to_trio(posix)
+
+        now = trio.current_time()
+        self.state = SessionState(row.state)
+        self.accepting_jobs = row.accepting_jobs
+        self.closed_reason = ClosedReason(row.closed_reason) if row.closed_reason else None
+        self.root_job_id = row.root_job_id
+        self.opened_at = to_trio(row.opened_at)
+        self.started_at, self.activated_at = at(row.started_at), at(row.activated_at)
+        self.deactivated_at, self.closed_at = at(row.deactivated_at), at(row.closed_at)
+        self.last_job_started, self.last_job_completed = at(row.last_job_started), at(row.last_job_completed)
+        self.timestamps = [(status, to_trio(posix)) for status, posix in row.timestamps]
+        if self.started_at is not None:
+            self._max_time_deadline = self.started_at + self.max_time
+        self._idle_deadline = self.opened_at + self._idle_open_timeout if self.root_job_id is None else math.inf
+        self._queue.extend(queued)
+        self._scheduler.queued_jobs += len(queued)
+        if self.state is SessionState.ACTIVE:
+            self.deactivated_at = now
+            self._set_state(SessionState.INACTIVE, now)
+        self._log.info("session.recovered", state=self.state.value, queued=len(queued))
+        self._on_deadlines()
+        if self.state is not SessionState.CLOSED:
+            if not self.accepting_jobs and not self._queue:
+                self._terminate(self.closed_reason or ClosedReason.CLOSED)
+            else:
+                self._dispatch()
 
     # -- observing ---------------------------------------------------------------------------
 
@@ -568,7 +633,7 @@ class SessionActor:
             "mode": self.mode,
             "usage_time": self.usage_time(now),
             "closed_reason": self.closed_reason.value if self.closed_reason else None,
-            "timestamps": [{"status": status, "timestamp": iso(at)} for status, at in self._timestamps],
+            "timestamps": [{"status": status, "timestamp": iso(at)} for status, at in self.timestamps],
         }
 
     def jobs(self) -> Iterator[JobRecord]:

@@ -1,0 +1,131 @@
+"""The storage interface behind the journal, and the two stores qmux ships.
+
+A store writes batches of rows atomically and loads what it holds. It knows nothing of sessions
+or Trio: that keeps it small enough for a shared PostgreSQL store to serve several qmux
+processes later. `blocking` tells the journal whether to call it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, final
+
+from .._errors import StorageError
+from ._rows import JobRow, SessionRow
+
+__all__ = ["JournalStore", "MemoryStore", "SQLiteStore"]
+
+
+class JournalStore(Protocol):
+    #: True when `write` does I/O that must not run on the event loop
+    @property
+    def blocking(self) -> bool: ...
+
+    def write(self, sessions: Sequence[SessionRow], jobs: Sequence[JobRow]) -> None:
+        """Store the rows, replacing earlier rows of the same ids, all or nothing."""
+        ...
+
+    def load(self, *, finished_jobs: int) -> tuple[list[SessionRow], list[JobRow]]:
+        """Sessions not closed, jobs not finished, and the `finished_jobs` newest finished jobs."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@final
+class MemoryStore:
+    """Keeps rows in memory: what a journal file does, minus surviving the process."""
+
+    blocking = False
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, SessionRow] = {}
+        self.jobs: dict[str, JobRow] = {}
+
+    def write(self, sessions: Sequence[SessionRow], jobs: Sequence[JobRow]) -> None:
+        self.sessions.update((row.session_id, row) for row in sessions)
+        self.jobs.update((row.job_id, row) for row in jobs)
+
+    def load(self, *, finished_jobs: int) -> tuple[list[SessionRow], list[JobRow]]:
+        open_sessions = [row for row in self.sessions.values() if row.state != "closed"]
+        unfinished = [row for row in self.jobs.values() if row.status in ("QUEUED", "RUNNING")]
+        finished = [row for row in self.jobs.values() if row.status not in ("QUEUED", "RUNNING")]
+        return open_sessions, unfinished + finished[-finished_jobs:]
+
+    def close(self) -> None:
+        pass
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, state TEXT NOT NULL, row BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, finished INTEGER NOT NULL, row BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_seq ON jobs (finished, seq);
+"""
+
+
+@final
+class SQLiteStore:
+    """A journal file: SQLite in WAL mode, each batch one transaction, synced before it returns.
+
+    Rows are pickled: the journal holds whatever a job's inputs and results are (circuits,
+    arrays, qiskit results) and is read back only by qmux, from a file its own user owns.
+    """
+
+    blocking = True
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            (self._seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM jobs").fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the journal {str(self.path)!r}: {exc}") from exc
+
+    def write(self, sessions: Sequence[SessionRow], jobs: Sequence[JobRow]) -> None:
+        try:
+            session_rows = [(row.session_id, row.state, pickle.dumps(row)) for row in sessions]
+            job_rows = []
+            for row in jobs:
+                self._seq += 1
+                finished = int(row.status not in ("QUEUED", "RUNNING"))
+                job_rows.append((row.job_id, self._seq, finished, pickle.dumps(row)))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise StorageError(f"a job's inputs or result cannot be journaled: {exc}") from exc
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", session_rows)
+                # the first seq of a job is kept, so that queued jobs come back in arrival order
+                self._db.executemany(
+                    "INSERT INTO jobs VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+                    "SET finished = excluded.finished, row = excluded.row",
+                    job_rows,
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot write the journal {str(self.path)!r}: {exc}") from exc
+
+    def load(self, *, finished_jobs: int) -> tuple[list[SessionRow], list[JobRow]]:
+        try:
+            sessions = [
+                pickle.loads(r) for (r,) in self._db.execute("SELECT row FROM sessions WHERE state != 'closed'")
+            ]
+            unfinished = self._db.execute("SELECT row FROM jobs WHERE finished = 0 ORDER BY seq").fetchall()
+            finished = self._db.execute(
+                "SELECT row FROM (SELECT row, seq FROM jobs WHERE finished = 1 ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+                (finished_jobs,),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the journal {str(self.path)!r}: {exc}") from exc
+        return sessions, [pickle.loads(r) for (r,) in [*unfinished, *finished]]
+
+    def close(self) -> None:
+        self._db.close()
