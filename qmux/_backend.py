@@ -36,6 +36,9 @@ class BackendConfig:
     #: its jobs are safe to run again: after a restart, a job that was running is re-queued
     #: rather than failed as interrupted
     idempotent: bool = field(default=False, validator=validators.instance_of(bool))
+    #: the longest a job may run, in seconds; past it the job is stopped and fails. ``None``: no
+    #: limit. A bound for backends that can hang: a running job outlives its session's max_time (S10)
+    job_timeout: float | None = field(default=None, validator=validators.optional(positive_seconds))
 
 
 @frozen

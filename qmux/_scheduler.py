@@ -16,13 +16,14 @@ its decisions are atomic. Executions run as tasks in the service's nursery.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import TYPE_CHECKING, Protocol, final
 
 import structlog
 import trio
 
-from ._errors import CapacityError, JobCancelledError, JobFailedError, ServiceClosedError
+from ._errors import CapacityError, JobCancelledError, JobFailedError
 from ._jobs import JobRecord, JobStatus
 
 if TYPE_CHECKING:
@@ -191,41 +192,54 @@ class BackendScheduler:
         self._nursery.start_soon(self._execute, job, session, name=f"qmux job {job.job_id}")
 
     async def _execute(self, job: JobRecord, session: Claimant | None) -> None:
-        log = self._log.bind(job_id=job.job_id, session_id=job.session_id)
-        log.debug("job.started", program_id=job.program_id)
+        ids = {"job_id": job.job_id, "session_id": job.session_id}
+        self._log.debug("job.started", program_id=job.program_id, **ids)
         scope = job.cancel_scope
         assert scope is not None
         try:
             with scope:
-                try:
-                    value = await self.backend.execute(job.request)
-                except Exception as exc:  # the backend's failure is this job's, and only its (J3)
-                    error = JobFailedError(
-                        f"job {job.job_id} failed on backend {self.name!r}: {type(exc).__name__}: {exc}",
+                with trio.move_on_after(self.config.job_timeout or math.inf) as timer:
+                    try:
+                        value = await self.backend.execute(job.request)
+                    except Exception as exc:  # the backend's failure is this job's, and only its (J3)
+                        error = JobFailedError(
+                            f"job {job.job_id} failed on backend {self.name!r}: {type(exc).__name__}: {exc}",
+                            job_id=job.job_id,
+                            reason="backend_error",
+                        )
+                        error.__cause__ = exc
+                        if job.finish(JobStatus.ERROR, trio.current_time(), error=error):
+                            self._log.info("job.failed", error=str(exc), error_type=type(exc).__name__, **ids)
+                    else:
+                        if job.finish(JobStatus.DONE, trio.current_time(), value=value):
+                            self._log.debug("job.done", **ids)
+                if timer.cancelled_caught:
+                    timed_out = JobFailedError(
+                        f"job {job.job_id} ran past backend {self.name!r}'s job_timeout of "
+                        f"{self.config.job_timeout:g}s and was stopped",
                         job_id=job.job_id,
-                        reason="backend_error",
+                        reason="job_timeout",
                     )
-                    error.__cause__ = exc
-                    if job.finish(JobStatus.ERROR, trio.current_time(), error=error):
-                        log.info("job.failed", error=str(exc), error_type=type(exc).__name__)
-                else:
-                    if job.finish(JobStatus.DONE, trio.current_time(), value=value):
-                        log.debug("job.done")
+                    if job.finish(JobStatus.ERROR, trio.current_time(), error=timed_out):
+                        self._log.warning("job.failed", error="job_timeout", **ids)
             if scope.cancelled_caught:
                 cancelled = JobCancelledError(
                     f"job {job.job_id} was cancelled while running", job_id=job.job_id, reason="cancelled"
                 )
                 if job.finish(JobStatus.CANCELLED, trio.current_time(), error=cancelled):
-                    log.info("job.cancelled", while_running=True)
+                    self._log.info("job.cancelled", while_running=True, **ids)
         finally:
-            # Reached on shutdown cancellation too: the waiter must still be woken (SPEC J4).
-            shutdown = ServiceClosedError(f"the service shut down while job {job.job_id} was running")
-            if job.finish(
-                JobStatus.ERROR,
-                trio.current_time(),
-                error=JobFailedError(str(shutdown), job_id=job.job_id, reason="service_shutdown"),
-            ):
-                log.warning("job.failed", error="service shutdown")
+            if not job.status.is_final:  # cancelled from outside: the service is shutting down (J4)
+                job.finish(
+                    JobStatus.ERROR,
+                    trio.current_time(),
+                    error=JobFailedError(
+                        f"the service shut down while job {job.job_id} was running",
+                        job_id=job.job_id,
+                        reason="service_shutdown",
+                    ),
+                )
+                self._log.warning("job.failed", error="service shutdown", **ids)
             job.cancel_scope = None
             self._running.discard(job)
             if session is not None:

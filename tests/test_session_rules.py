@@ -710,3 +710,24 @@ async def test_S7_a_closed_sessions_running_job_is_not_joined_by_other_work(
         await outsider.result()
         assert backend.executions[-1].started == pytest.approx(20)  # after the session's job, not beside it
         await running.result()
+
+
+async def test_S10_a_job_hanging_past_max_time_is_bounded_by_the_backends_job_timeout(
+    autojump_clock: Clock, service_factory: ServiceFactory
+) -> None:
+    backend = qpu("a", job_timeout=500)
+    async with service_factory([backend]) as service:
+        session = qmux.Session(service=service, backend="a", max_time=100)
+        hung = await session.run("script", job(math.inf))
+        queued = await session.run("script", job(1))
+        await trio.sleep(101)
+        assert await session.status() == CLOSED  # max_time closed the session at once
+        with pytest.raises(qmux.JobFailedError, match="max_time"):
+            await queued.result()
+        assert await hung.status() == "RUNNING"  # S10: a running job is left to finish...
+        with pytest.raises(qmux.JobFailedError, match="job_timeout of 500s") as failed:
+            await hung.result()  # ...within the backend's own bound
+        assert failed.value.reason == "job_timeout"
+        assert trio.current_time() == pytest.approx(500)
+        after = await service.backend("a").run("script", job(1, value="free again"))
+        assert await after.result() == "free again"
