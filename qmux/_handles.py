@@ -124,6 +124,8 @@ class Session:
             raise InvalidInputError(
                 f"Session(backend={backend_name!r}) needs service=...: pass the service, or a handle from it"
             )
+        if not hasattr(service, "open_session_port"):
+            raise InvalidInputError(f"service={service!r} is not a qmux service: use open_service() or connect()")
         self._service = service
         self._port = service.open_session_port(backend_name, max_time=max_time, mode=mode)
         self._tokens: list[contextvars.Token[Session | None]] = []

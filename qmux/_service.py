@@ -40,7 +40,16 @@ from ._handles import BackendHandle, Session
 from ._jobs import Job, JobRecord, JobStatus
 from ._scheduler import BackendScheduler
 from ._session import SessionActor, new_id
-from ._validate import non_negative_seconds, positive_int, positive_seconds
+from ._validate import (
+    check_flag,
+    check_id,
+    check_options,
+    check_positive_int,
+    check_program_id,
+    non_negative_seconds,
+    positive_int,
+    positive_seconds,
+)
 from .journal import JobRow, Journal, JournalStore, SessionRow, SQLiteStore
 
 __all__ = ["Service", "ServiceSettings", "open_service"]
@@ -110,7 +119,7 @@ class Service:
 
     def backend(self, name: str) -> BackendHandle:
         try:
-            return self._handles[name]
+            return self._handles[check_id(name, name="backend")]
         except KeyError:
             known = ", ".join(sorted(self._handles)) or "none"
             raise BackendNotFoundError(f"no backend named {name!r}; known backends: {known}") from None
@@ -119,6 +128,10 @@ class Service:
         self, *, operational: bool = True, simulator: bool | None = False, min_num_qubits: int | None = None
     ) -> BackendHandle:
         """The matching backend with the fewest pending jobs (SPEC S6); ``simulator=None``: either."""
+        check_flag(operational, name="operational")
+        check_flag(simulator, name="simulator", optional=True)
+        if min_num_qubits is not None:
+            check_positive_int(min_num_qubits, name="min_num_qubits")
         candidates = [
             handle
             for handle in self._handles.values()
@@ -152,7 +165,7 @@ class Service:
             )
         if not self._accepting:
             raise ServiceClosedError("the service is shutting down and opens no sessions")
-        scheduler = self._schedulers.get(backend)
+        scheduler = self._schedulers.get(check_id(backend, name="backend"))
         if scheduler is None:
             self.backend(backend)  # raises the error that lists the known names
             raise AssertionError("unreachable")
@@ -196,6 +209,7 @@ class Service:
 
     async def session(self, session_id: str) -> Session:
         """A handle on an existing session, open or finished (``Session.from_id``)."""
+        check_id(session_id, name="session_id")
         actor = self._live.get(session_id) or self._finished.get(session_id)
         if actor is None:
             raise SessionNotFoundError(f"no session with id {session_id!r}")
@@ -218,9 +232,10 @@ class Service:
         self, backend: str, program_id: str, inputs: Any, options: dict[str, Any] | None = None
     ) -> JobRecord:
         """Submit a job outside any session (job mode)."""
+        program_id, options = check_program_id(program_id), check_options(options)
         if not self._accepting:
             raise ServiceClosedError("the service is shutting down and accepts no jobs")
-        scheduler = self._schedulers.get(backend)
+        scheduler = self._schedulers.get(check_id(backend, name="backend"))
         if scheduler is None:
             self.backend(backend)
             raise AssertionError("unreachable")
@@ -246,7 +261,7 @@ class Service:
     async def job(self, job_id: str) -> Job:
         """A handle on a job by id, while the service remembers it."""
         try:
-            return Job(self._jobs[job_id])
+            return Job(self._jobs[check_id(job_id, name="job_id")])
         except KeyError:
             raise JobNotFoundError(f"no job with id {job_id!r}") from None
 

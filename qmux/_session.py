@@ -39,6 +39,7 @@ from ._errors import (
     StorageError,
 )
 from ._jobs import JobRecord, JobStatus
+from ._validate import check_options, check_program_id
 
 if TYPE_CHECKING:
     from ._clock import WallClock
@@ -225,10 +226,11 @@ class SessionActor:
 
     async def submit(self, program_id: str, inputs: Any, options: dict[str, Any] | None = None) -> JobRecord:
         """Queue a job; return once it is accepted and, with a journal, durable."""
+        program_id, checked_options = check_program_id(program_id), check_options(options)
         if self.durable is not None:
             await self.durable.wait()
             self.durable = None
-        job = await self._call(Submit(program_id, inputs, dict(options or {})))
+        job = await self._call(Submit(program_id, inputs, checked_options))
         assert isinstance(job, JobRecord)
         if job.durable is not None:
             try:
