@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._backend import Backend, BackendConfig, JobRequest
 from ._duration import format_duration, parse_duration
 from ._errors import (
+    AuthenticationError,
     BackendNotFoundError,
     BackendUnavailableError,
     CapacityError,
@@ -23,6 +24,7 @@ from ._errors import (
     JobFailedError,
     JobNotFoundError,
     NotFoundError,
+    QiskitNotInstalledError,
     QmuxError,
     ServiceClosedError,
     SessionClosedError,
@@ -32,12 +34,14 @@ from ._errors import (
 )
 from ._handles import BackendHandle, Session, current_session
 from ._jobs import Job, JobStatus
+from ._remote import RemoteService, connect
 from ._service import Service, ServiceSettings, open_service
-from .primitives import Estimator, QiskitNotInstalledError, Sampler
+from .primitives import Estimator, Sampler
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthenticationError",
     "Backend",
     "BackendConfig",
     "BackendHandle",
@@ -57,6 +61,7 @@ __all__ = [
     "NotFoundError",
     "QiskitNotInstalledError",
     "QmuxError",
+    "RemoteService",
     "Sampler",
     "Service",
     "ServiceClosedError",
@@ -66,6 +71,7 @@ __all__ = [
     "SessionCrashedError",
     "SessionNotFoundError",
     "StorageError",
+    "connect",
     "current_session",
     "format_duration",
     "open_service",

@@ -11,6 +11,7 @@
     ├── ServiceClosedError     the service is shutting down or has shut down
     ├── AuthenticationError    a remote service refused the credentials (HTTP 401)
     ├── StorageError           the journal could not be read or written; nothing was acknowledged
+    ├── QiskitNotInstalledError  (also an ImportError) a primitive needs the optional qiskit extra
     ├── SessionClosedError     the session no longer accepts jobs; `reason` says which rule ended it
     │   └── SessionCrashedError  the session's actor failed; its jobs fail with this error
     └── JobError               a job did not produce a result; `job_id` names it
@@ -38,6 +39,7 @@ __all__ = [
     "JobFailedError",
     "JobNotFoundError",
     "NotFoundError",
+    "QiskitNotInstalledError",
     "QmuxError",
     "ServiceClosedError",
     "SessionClosedError",
@@ -112,6 +114,11 @@ class ServiceClosedError(QmuxError):
 @final
 class AuthenticationError(QmuxError):
     """A remote service refused the request's credentials: no bearer token, or an unknown one."""
+
+
+@final
+class QiskitNotInstalledError(QmuxError, ImportError):
+    """A primitive (or a simulated QPU's sampler/estimator program) was used without qiskit installed."""
 
 
 @final

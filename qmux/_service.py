@@ -22,7 +22,6 @@ from attrs import field, frozen
 
 from ._backend import Backend, JobRequest
 from ._clock import WallClock
-from ._duration import parse_duration
 from ._errors import (
     BackendNotFoundError,
     BackendUnavailableError,
@@ -49,6 +48,7 @@ from ._validate import (
     non_negative_seconds,
     positive_int,
     positive_seconds,
+    session_max_time,
 )
 from .journal import JobRow, Journal, JournalStore, SessionRow, SQLiteStore
 
@@ -174,15 +174,7 @@ class Service:
             raise BackendUnavailableError(f"backend {backend!r} is not operational; it opens no sessions (S1)")
         if mode not in _MODES:
             raise InvalidInputError(f"mode={mode!r} is not a session mode; use one of {', '.join(_MODES)}")
-        if max_time is None:
-            seconds = config.max_ttl
-        else:
-            seconds = parse_duration(max_time, name="max_time")
-            if seconds > config.max_ttl:
-                raise InvalidInputError(
-                    f"max_time={max_time!r} ({seconds:g}s) is above backend {backend!r}'s max_ttl of "
-                    f"{config.max_ttl:g}s; use a value in (0, {config.max_ttl:g}]"
-                )
+        seconds = session_max_time(max_time, config, backend)
         if len(self._live) >= self.settings.max_open_sessions:
             raise CapacityError(
                 f"{len(self._live)} sessions are open, the service's limit; close some or raise max_open_sessions"

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._duration import parse_duration
 from ._errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from ._backend import BackendConfig
 
 __all__ = [
     "check_flag",
@@ -18,6 +22,7 @@ __all__ = [
     "non_negative_seconds",
     "positive_int",
     "positive_seconds",
+    "session_max_time",
 ]
 
 _MAX_NAME = 256
@@ -70,3 +75,16 @@ def check_flag(value: object, *, name: str, optional: bool = False) -> bool | No
         allowed = "True, False or None" if optional else "True or False"
         raise InvalidInputError(f"{name}={value!r} must be {allowed}")
     return value
+
+
+def session_max_time(max_time: object, config: BackendConfig, backend: str) -> float:
+    """A session's max_time in seconds (SPEC S4): the backend's max_ttl unless asked for less."""
+    if max_time is None:
+        return config.max_ttl
+    seconds = parse_duration(max_time, name="max_time")
+    if seconds > config.max_ttl:
+        raise InvalidInputError(
+            f"max_time={max_time!r} ({seconds:g}s) is above the max_ttl of backend {backend!r} "
+            f"({config.max_ttl:g}s); use a value in (0, {config.max_ttl:g}] seconds"
+        )
+    return seconds

@@ -160,7 +160,7 @@ async def test_S4_max_time_above_max_ttl_is_refused_naming_the_limit(
     autojump_clock: Clock, service_factory: ServiceFactory
 ) -> None:
     async with service_factory([qpu("a", max_ttl=3600)]) as service:
-        with pytest.raises(qmux.InvalidInputError, match=r"'2h'.*max_ttl of 3600s"):
+        with pytest.raises(qmux.InvalidInputError, match=r"'2h'.*above the max_ttl of backend 'a' \(3600s\)"):
             qmux.Session(service=service, backend="a", max_time="2h")
         at_limit = qmux.Session(service=service, backend="a", max_time="1h")
         await at_limit.close()

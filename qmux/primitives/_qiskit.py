@@ -7,18 +7,12 @@ Nothing under ``qmux`` imports qiskit when ``import qmux`` runs; the modules tha
 from __future__ import annotations
 
 import importlib
-from typing import final
 
-from .._errors import QmuxError
+from .._errors import QiskitNotInstalledError
 
 __all__ = ["QiskitNotInstalledError", "require_qiskit"]
 
 INSTALL_HINT = "pip install 'qmux[qiskit]'"
-
-
-@final
-class QiskitNotInstalledError(QmuxError, ImportError):
-    """A primitive (or a simulated QPU's sampler/estimator program) was used without qiskit installed."""
 
 
 def require_qiskit(what: str) -> None:
@@ -30,4 +24,6 @@ def require_qiskit(what: str) -> None:
     try:
         importlib.import_module("qiskit")
     except ImportError as exc:
-        raise QiskitNotInstalledError(f"{what} needs qiskit, which is not installed; install it with: {INSTALL_HINT}") from exc
+        raise QiskitNotInstalledError(
+            f"{what} needs qiskit, which is not installed; install it with: {INSTALL_HINT}"
+        ) from exc
