@@ -21,3 +21,15 @@ def test_the_readme_has_examples() -> None:
 def test_readme_example_runs(code: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
+
+
+TOML_BLOCKS = re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("text", TOML_BLOCKS, ids=[f"toml{i}" for i in range(len(TOML_BLOCKS))])
+def test_readme_backend_files_load(text: str, tmp_path: Path) -> None:
+    from qmux.backends import load_backends
+
+    path = tmp_path / "backends.toml"
+    path.write_text(text, encoding="utf-8")
+    assert load_backends(path)
