@@ -13,7 +13,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="walk through IBM's 'Run jobs in a session' on the embedded backends")
     demo.add_argument("--fast", action="store_true", help="run on a virtual clock: no real waiting")
+    serve = commands.add_parser("serve", help="serve a qmux service over HTTP (needs the 'server' extra)")
+    serve.add_argument("--config", metavar="FILE", help="TOML file: [server], [[tenants]], [service], [backends.*]")
+    serve.add_argument("--host", help="address to listen on (default: the config's, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: the config's, else 8765; 0: any free port)")
+    serve.add_argument("--log-format", choices=("console", "json"), default="console", help="log lines on stderr")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        try:
+            from .server._serve import main as serve_main
+        except ImportError as exc:
+            parser.exit(2, f"qmux serve needs the server extra ({exc.name} is missing): pip install 'qmux[server]'\n")
+        return serve_main(config_path=args.config, host=args.host, port=args.port, log_format=args.log_format)
     if args.command == "demo":
         from ._demo import run_demo
 

@@ -17,6 +17,7 @@ import pytest
 
 import qmux
 
+from .remote_support import remote_service
 from .scripted import ScriptedBackend
 
 ServiceFactory = Callable[..., AbstractAsyncContextManager[Any]]
@@ -30,7 +31,7 @@ async def _local_service(
         yield service
 
 
-SERVICE_KINDS: dict[str, ServiceFactory] = {"local": _local_service}
+SERVICE_KINDS: dict[str, ServiceFactory] = {"local": _local_service, "remote": remote_service}
 
 
 @pytest.fixture(params=sorted(SERVICE_KINDS))

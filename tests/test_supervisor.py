@@ -128,7 +128,8 @@ async def test_bounded_backend_line_and_open_sessions(autojump_clock: Clock, ser
             await service.backend("a").run("script", job(1))
         only = qmux.Session(service=service, backend="a")
         with pytest.raises(qmux.CapacityError, match="sessions are open"):
-            qmux.Session(service=service, backend="a")
+            extra = qmux.Session(service=service, backend="a")  # refused here in process,
+            await extra.status()  # and at the first await over HTTP (the server's limit)
         await only.close()
 
 

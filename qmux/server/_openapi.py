@@ -1,0 +1,124 @@
+"""``/openapi.json``: the OpenAPI 3.1 document, generated from the route table and its schemas.
+
+Nothing here is written by hand about an operation: paths, parameters, bodies and responses
+come from the `Route` declarations the app dispatches on, and the JSON Schemas from the msgspec
+structs it decodes and encodes with. A route cannot be served without being described.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+import msgspec
+
+from ._http import RAW_JSON, Route
+from ._schemas import ErrorBody
+
+__all__ = ["PENDING_JOBS_HEADER", "generic_errors", "openapi_document"]
+
+_REF: Final = "#/components/schemas/{name}"
+#: on every authenticated answer: each backend's queue depth, so a client's `pending_jobs` stays fresh
+PENDING_JOBS_HEADER: Final = "qmux-pending-jobs"
+
+
+def generic_errors(route: Route) -> tuple[int, ...]:
+    """The error statuses the app itself may answer for `route`, before or around its handler."""
+    statuses = {500}
+    if not route.public:
+        statuses |= {401, 429, 503}
+    if route.body is not None:
+        statuses |= {400, 413, 415, 422}
+    if route.query is not None:
+        statuses |= {422}
+    return tuple(sorted(statuses))
+
+
+def openapi_document(routes: Sequence[Route], *, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of `routes`."""
+    structs = _structs(routes)
+    _, schemas = msgspec.json.schema_components(structs, ref_template=_REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "qmux",
+            "version": version,
+            "description": (
+                "A session multiplexer for scarce backends, modelled on IBM Quantum's Runtime API. Every request "
+                "but this document's carries `Authorization: Bearer <token>`; a tenant sees only its own sessions "
+                "and jobs (another tenant's id answers 404)."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "headers": {
+                "PendingJobs": {
+                    "description": "each backend's pending jobs, as a JSON object {name: count}; left out when "
+                    "it would be longer than 4 KiB",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+def _structs(routes: Iterable[Route]) -> list[Any]:
+    found: dict[str, Any] = {"ErrorBody": ErrorBody}
+    for route in routes:
+        kinds = [route.body, *route.ok.values()]
+        for kind in kinds:
+            if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+                found[kind.__name__] = kind
+    return list(found.values())
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    operation: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary}
+    if route.description:
+        operation["description"] = route.description
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in route.path_params
+    ]
+    if route.query is not None:
+        _, found = msgspec.json.schema_components([route.query], ref_template=_REF)
+        schema = found[route.query.__name__]
+        required = set(schema.get("required", ()))
+        for name, prop in schema["properties"].items():
+            parameter = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            if "description" in prop:
+                parameter["description"] = prop["description"]
+            parameters.append(parameter)
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": _REF.format(name=route.body.__name__)}}},
+        }
+    responses: dict[str, Any] = {}
+    for status, kind in route.ok.items():
+        responses[str(status)] = _response(status, kind, route)
+    for status in sorted({*route.errors, *generic_errors(route)}):
+        responses[str(status)] = _response(status, ErrorBody, route)
+    operation["responses"] = responses
+    if route.public:
+        operation["security"] = []
+    return operation
+
+
+def _response(status: int, kind: Any, route: Route) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": http.HTTPStatus(status).phrase}
+    if kind is RAW_JSON:
+        response["content"] = {"application/json": {"schema": {}}}
+    elif kind is not None:
+        response["content"] = {"application/json": {"schema": {"$ref": _REF.format(name=kind.__name__)}}}
+    if not route.public:
+        response["headers"] = {"Qmux-Pending-Jobs": {"$ref": "#/components/headers/PendingJobs"}}
+    return response

@@ -1,0 +1,252 @@
+"""The shapes of the HTTP API: request bodies, query strings and responses, as msgspec structs.
+
+One declaration serves three purposes: decoding and validating what clients send (unknown
+fields, wrong types and out-of-range values are refused with a message naming the field),
+encoding what the server answers, and the JSON Schemas of ``/openapi.json``. So the document
+cannot say something the server does not do.
+
+Names follow IBM's Runtime API where it has one (see ``IBM-RUNTIME-WIRE.md``): ``max_ttl``,
+``interactive_ttl``, ``devices``, a job's ``state.status``.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import attrs
+import msgspec
+
+from .._backend import BackendConfig
+
+__all__ = [
+    "ID_PATTERN",
+    "BackendConfiguration",
+    "BackendList",
+    "BackendStatus",
+    "CreateSession",
+    "Device",
+    "DeviceStatus",
+    "ErrorBody",
+    "ErrorCause",
+    "ErrorDetail",
+    "JobDocument",
+    "JobProgram",
+    "JobQuery",
+    "JobState",
+    "JobStateName",
+    "ResultsQuery",
+    "SessionDocument",
+    "SubmitJob",
+    "Timestamp",
+    "UpdateSession",
+]
+
+#: qmux ids: 20 lowercase hex characters (``secrets.token_hex(10)``)
+ID_PATTERN = "^[0-9a-f]{20}$"
+
+Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, description="a qmux id: 20 lowercase hex characters")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
+IsoTime = Annotated[str | None, msgspec.Meta(description="UTC ISO-8601 with a trailing Z, or null")]
+
+
+class _Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Bodies and queries clients send: unknown fields are an error, not silently dropped."""
+
+
+class _Response(msgspec.Struct, kw_only=True):
+    """What the server answers."""
+
+
+# -- requests --------------------------------------------------------------------------------------
+
+
+class CreateSession(_Request):
+    """Open a session on one backend (SPEC S1, S4)."""
+
+    backend: Name
+    #: the session's max_time in seconds (SPEC S4); null: the backend's max_ttl
+    max_ttl: Annotated[float, msgspec.Meta(gt=0, description="max_time in seconds; null: the backend's")] | None = None
+    mode: Literal["dedicated", "batch"] = "dedicated"
+    #: an id the client proposes, so that it knows the id before the answer; refused if in use
+    id: Id | None = None
+    #: sent by IBM's client; accepted and ignored (one qmux server is one instance)
+    instance: str | None = None
+
+
+class UpdateSession(_Request):
+    """``{"accepting_jobs": false}`` closes the session (SPEC S12); nothing else may change."""
+
+    accepting_jobs: bool
+
+
+class SubmitJob(_Request):
+    """Submit a job to a session, or to a backend in job mode (no ``session_id``)."""
+
+    program_id: Name
+    #: required in job mode; with a session it must name the session's backend, if given
+    backend: Name | None = None
+    session_id: Id | None = None
+    #: the job's inputs, in the wire encoding of ``qmux._wire`` (JSON, with typed objects)
+    params: Any = None
+    #: free-form options passed through to the backend, in the same encoding
+    options: dict[str, Any] | None = None
+
+
+class ResultsQuery(_Request):
+    """``?wait=S``: hold the request up to S seconds for the job to end (a long poll)."""
+
+    wait: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0, le=600, description="seconds to wait for the job to end; the server holds at most its long-poll limit"
+        ),
+    ] = 0.0
+
+
+class JobQuery(_Request):
+    """IBM's client asks ``?exclude_params=true``; qmux never echoes params anyway."""
+
+    exclude_params: bool = False
+
+
+# -- responses -------------------------------------------------------------------------------------
+
+
+class ErrorCause(_Response):
+    """The exception behind an error: a backend's own (type and message), or a qmux error's fields."""
+
+    type: str
+    message: str
+    code: str | None = None
+    reason: str | None = None
+    session_id: str | None = None
+    root_job_id: str | None = None
+    job_id: str | None = None
+
+
+class ErrorDetail(_Response):
+    """What went wrong, and the fields a client needs to rebuild the same qmux exception."""
+
+    code: str
+    message: str
+    #: the qmux exception class: ``InvalidInputError``, ``SessionClosedError``, ...
+    type: str
+    #: the rule that closed a session, or a failed job's cause
+    reason: str | None = None
+    session_id: str | None = None
+    root_job_id: str | None = None
+    job_id: str | None = None
+    cause: ErrorCause | None = None
+
+
+class ErrorBody(_Response):
+    """Every error answer: IBM's ``{"error": {"message", "code"}}`` with qmux's fields added."""
+
+    error: ErrorDetail
+
+
+def _backend_configuration() -> type[msgspec.Struct]:
+    """`qmux.BackendConfig` as a struct, field for field: a field the core adds appears here too."""
+    hints = typing.get_type_hints(BackendConfig)
+    struct = msgspec.defstruct(
+        "BackendConfiguration",
+        [(f.name, hints[f.name]) for f in attrs.fields(BackendConfig)],
+        kw_only=True,
+        module=__name__,
+    )
+    struct.__doc__ = "A backend's `qmux.BackendConfig`: what the session rules read."
+    return struct
+
+
+if TYPE_CHECKING:
+
+    class BackendConfiguration(_Response):
+        """Generated from `qmux.BackendConfig` at import."""
+
+else:
+    BackendConfiguration = _backend_configuration()
+
+
+class DeviceStatus(_Response):
+    name: Literal["online", "offline"]
+
+
+class Device(_Response):
+    """One entry of ``GET /backends``."""
+
+    name: str
+    status: DeviceStatus
+    #: jobs waiting for this backend (``pending_jobs``; IBM calls it the queue length)
+    queue_length: int
+    qubits: int
+    configuration: BackendConfiguration
+
+
+class BackendList(_Response):
+    devices: list[Device]
+
+
+class BackendStatus(_Response):
+    """IBM's ``GET /backends/{name}/status``."""
+
+    state: bool
+    status: Literal["active", "inactive"]
+    length_queue: int
+    backend_version: str
+    message: str
+
+
+class Timestamp(_Response):
+    status: str
+    timestamp: IsoTime
+
+
+class SessionDocument(_Response):
+    """A session as ``GET /sessions/{id}`` shows it: SPEC S18 under IBM's field names."""
+
+    id: str
+    backend_name: str
+    #: ITTL in seconds (``details()["interactive_timeout"]``)
+    interactive_ttl: Seconds
+    #: max_time in seconds (``details()["max_time"]``)
+    max_ttl: Seconds
+    #: seconds of max_time left (``details()["active_timeout"]``)
+    active_ttl: Seconds
+    state: Literal["open", "active", "inactive", "closed"]
+    accepting_jobs: bool
+    last_job_started: IsoTime
+    last_job_completed: IsoTime
+    started_at: IsoTime
+    closed_at: IsoTime
+    activated_at: IsoTime
+    mode: str
+    #: seconds of use (``details()["usage_time"]``)
+    elapsed_time: Seconds
+    #: the rule that closed it (SPEC S19), or null while it is open
+    closed_reason: str | None
+    timestamps: list[Timestamp]
+
+
+JobStateName = Literal["Queued", "Running", "Completed", "Failed", "Cancelled"]
+
+
+class JobState(_Response):
+    status: JobStateName
+    #: why a job failed or was cancelled
+    reason: str | None = None
+
+
+class JobProgram(_Response):
+    id: str
+
+
+class JobDocument(_Response):
+    """A job as ``GET /jobs/{id}`` shows it (IBM's shape)."""
+
+    id: str
+    backend: str
+    session_id: str | None
+    program: JobProgram
+    state: JobState

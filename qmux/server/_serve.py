@@ -1,0 +1,175 @@
+"""``qmux serve``: the HTTP API on hypercorn's Trio worker, over one `qmux.Service`.
+
+Shutdown, on SIGINT or SIGTERM (or when `serve`'s trigger returns): stop taking new sessions
+and jobs and answer waiting long polls at once; stop accepting connections and give requests
+in flight the grace period; then the service drains for the same grace (sessions close, their
+queued jobs may still run) and cancels what is left. A second signal cancels at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import attrs
+import hypercorn.config
+import hypercorn.trio
+import structlog
+import trio
+
+from .._errors import InvalidInputError
+from .._service import open_service
+from ._app import QmuxApp, create_app
+from ._auth import Tenant
+from ._config import ServerConfig, load_config
+
+if TYPE_CHECKING:
+    from hypercorn.typing import ASGIFramework
+
+__all__ = ["main", "serve"]
+
+_log = structlog.get_logger("qmux.server")
+
+ShutdownTrigger = Callable[[], Awaitable[object]]
+
+
+async def serve(
+    config: ServerConfig,
+    *,
+    shutdown_trigger: ShutdownTrigger | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until `shutdown_trigger` returns (default: the first SIGINT or SIGTERM), then shut down.
+
+    Started with ``url = await nursery.start(serve, config)``, it reports the URL it listens
+    on once it accepts connections (the real port when the config asks for port 0).
+    """
+    if shutdown_trigger is not None:
+        await _serve(config, shutdown_trigger, task_status)
+        return
+    with trio.CancelScope() as forced, trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        first = trio.Event()
+
+        async def watch() -> None:
+            async for signum in signals:
+                if not first.is_set():
+                    _log.info("server.signal", signal=signal.Signals(signum).name)
+                    first.set()
+                else:
+                    _log.warning("server.forced_stop", signal=signal.Signals(signum).name)
+                    forced.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            await _serve(config, first.wait, task_status)
+            nursery.cancel_scope.cancel()
+
+
+async def _serve(config: ServerConfig, trigger: ShutdownTrigger, task_status: trio.TaskStatus[str]) -> None:
+    settings = config.server
+    grace = config.service.shutdown_grace
+    backends = list(config.backends) if config.backends is not None else None
+    async with open_service(backends, settings=config.service, journal=settings.journal) as service:
+        app = create_app(service, config.tenants, settings)
+        http_stopped = trio.Event()
+        async with trio.open_nursery() as nursery:
+            binds: list[str] = await nursery.start(
+                functools.partial(
+                    hypercorn.trio.serve,
+                    cast("ASGIFramework", app),
+                    _hypercorn_config(config, grace),
+                    shutdown_trigger=http_stopped.wait,
+                )
+            )
+            url = binds[0]
+            _log.info(
+                "server.started",
+                url=url,
+                backends=[handle.name for handle in service.backends()],
+                tenants=len(config.tenants),
+            )
+            task_status.started(url)
+            await trigger()
+            _stop_http(app, http_stopped, grace)
+        _log.info("server.http_stopped")
+    _log.info("server.stopped")
+
+
+def _stop_http(app: QmuxApp, http_stopped: trio.Event, grace: float) -> None:
+    _log.info("server.stopping", grace=grace)
+    app.begin_shutdown()
+    http_stopped.set()
+
+
+def _hypercorn_config(config: ServerConfig, grace: float) -> hypercorn.config.Config:
+    settings = config.server
+    hconfig = hypercorn.config.Config()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    hconfig.bind = [f"{host}:{settings.port}"]
+    hconfig.graceful_timeout = grace
+    hconfig.accesslog = None  # the app logs every request as an `http.request` event
+    hconfig.errorlog = logging.getLogger("hypercorn.error")  # handed over as is: the application configures it
+    hconfig.include_server_header = False
+    hconfig.h11_max_incomplete_size = 64 * 1024
+    return hconfig
+
+
+# -- the ``qmux serve`` command (an application: it may configure logging) -------------------------
+
+
+def main(*, config_path: str | None, host: str | None, port: int | None, log_format: str = "console") -> int:
+    """Run ``qmux serve``; the exit status. Without a config file: one tenant, "default", whose
+    token is ``$QMUX_TOKEN`` or, if unset, a fresh one printed at start."""
+    _configure_logging(log_format)
+    printed_token: str | None = None
+    try:
+        if config_path is not None:
+            config = load_config(config_path)
+        else:
+            token = os.environ.get("QMUX_TOKEN")
+            if not token:
+                token = printed_token = secrets.token_urlsafe(24)
+            config = ServerConfig(tenants=(Tenant.from_token("default", token),))
+        overrides: dict[str, Any] = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+        if overrides:
+            config = attrs.evolve(config, server=attrs.evolve(config.server, **overrides))
+    except InvalidInputError as exc:
+        print(f"qmux serve: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(functools.partial(serve, config))
+            print(f"qmux serving on {url}", flush=True)
+            if printed_token is not None:
+                print(f"token (no config, no QMUX_TOKEN): {printed_token}", flush=True)
+
+    trio.run(run)
+    return 0
+
+
+def _configure_logging(log_format: str) -> None:
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if log_format == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info if log_format == "json" else structlog.dev.set_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
