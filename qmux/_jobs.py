@@ -61,6 +61,8 @@ class JobRecord:
     error: JobError | None = None
     #: set while the backend executes it; cancelling it stops the job (SPEC J2)
     cancel_scope: trio.CancelScope | None = None
+    #: who submitted it: an opaque tag a front door sets (the HTTP server's tenant), kept in the journal
+    owner: str | None = None
     #: told of every change of status (the journal records it)
     observer: Callable[[JobRecord], object] | None = None
     #: the journal batch that makes its acceptance durable; the submitter waits on it

@@ -149,12 +149,20 @@ class Service:
     # -- sessions ----------------------------------------------------------------------------
 
     def open_session_port(
-        self, backend: str, *, max_time: object = None, mode: str = "dedicated", session_id: str | None = None
+        self,
+        backend: str,
+        *,
+        max_time: object = None,
+        mode: str = "dedicated",
+        session_id: str | None = None,
+        owner: str | None = None,
     ) -> SessionActor:
         """Open a session and start its actor; the checks of SPEC S1, S4 and S5 happen here.
 
         `session_id` lets a front door open a session under an id its client proposed (so that
         the client knows the id before the round trip); it must be new and look like one of ours.
+        `owner` is an opaque tag (a front door's tenant) kept with the session and its jobs, and
+        in the journal, so that who may see them survives a restart.
         """
         if session_id is not None and (
             not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id) or self._known(session_id)
@@ -191,6 +199,7 @@ class Service:
             register_job=self._register_job,
             on_ended=self._session_ended,
             on_change=self._journal.session_changed if self._journal else None,
+            owner=owner,
         )
         if self._journal is not None:
             actor.durable = self._journal.session_changed(actor)
@@ -207,6 +216,16 @@ class Service:
             raise SessionNotFoundError(f"no session with id {session_id!r}")
         return Session._from_port(self, actor)
 
+    def session_owner(self, session_id: str) -> str | None:
+        """The owner tag of a session the service remembers; ``None`` if unknown or unowned."""
+        actor = self._live.get(session_id) or self._finished.get(session_id)
+        return actor.owner if actor is not None else None
+
+    def job_owner(self, job_id: str) -> str | None:
+        """The owner tag of a job the service remembers; ``None`` if unknown or unowned."""
+        job = self._jobs.get(job_id)
+        return job.owner if job is not None else None
+
     def _known(self, session_id: str) -> bool:
         return session_id in self._live or session_id in self._finished or session_id in self._jobs
 
@@ -221,7 +240,13 @@ class Service:
     # -- jobs --------------------------------------------------------------------------------
 
     async def submit_job(
-        self, backend: str, program_id: str, inputs: Any, options: dict[str, Any] | None = None
+        self,
+        backend: str,
+        program_id: str,
+        inputs: Any,
+        options: dict[str, Any] | None = None,
+        *,
+        owner: str | None = None,
     ) -> JobRecord:
         """Submit a job outside any session (job mode)."""
         program_id, options = check_program_id(program_id), check_options(options)
@@ -238,6 +263,7 @@ class Service:
             backend,
             trio.current_time(),
             scheduler.cancel_job,
+            owner=owner,
         )
         scheduler.submit(job)
         self._register_job(job)
@@ -297,6 +323,7 @@ class Service:
                 register_job=self._register_job,
                 on_ended=self._session_ended,
                 on_change=self._journal.session_changed if self._journal else None,
+                owner=session_row.owner,
             )
             revived = [self._revive(row, actor._cancel_job) for row in rows]
             self._live[actor.session_id] = actor
@@ -321,6 +348,7 @@ class Service:
             row.backend,
             self._clock.trio_at(row.created_at),
             canceller,
+            owner=row.owner,
         )
         self._jobs[job.job_id] = job
         status = JobStatus(row.status)

@@ -182,12 +182,15 @@ class SessionActor:
         register_job: Callable[[JobRecord], None],
         on_ended: Callable[[SessionActor], None],
         on_change: Callable[[SessionActor], object] | None = None,
+        owner: str | None = None,
     ) -> None:
         self.session_id = session_id
         self.backend_name = scheduler.name
         self.max_time = max_time
         self.interactive_ttl = scheduler.config.interactive_ttl
         self.mode = mode
+        #: who opened it: an opaque tag a front door sets (the HTTP server's tenant); its jobs inherit it
+        self.owner = owner
         self.state = SessionState.OPEN
         self.accepting_jobs = True
         self.closed_reason: ClosedReason | None = None
@@ -403,6 +406,7 @@ class SessionActor:
             self._scheduler.name,
             now,
             self._cancel_job,
+            owner=self.owner,
         )
         self._queue.append(job)
         self._scheduler.queued_jobs += 1

@@ -212,3 +212,23 @@ async def test_a_full_disk_refuses_the_job_and_the_service_goes_on(tmp_path: Pat
     with sqlite3.connect(path) as db:
         (count,) = db.execute("SELECT count(*) FROM jobs").fetchone()
     assert count == 1
+
+
+async def test_owners_are_kept_with_sessions_and_jobs_across_a_restart(
+    autojump_clock: Clock, virtual_wall_clock: None
+) -> None:
+    store = MemoryStore()
+    async with qmux.open_service([qpu("a")], journal=store) as service:
+        port = service.open_session_port("a", owner="alice")
+        in_session = await port.submit("script", job(1))
+        in_job_mode = await service.submit_job("a", "script", job(1), owner="bob")
+        await in_job_mode.get_result()
+        assert (service.session_owner(port.session_id), service.job_owner(in_session.job_id)) == ("alice", "alice")
+        assert service.job_owner(in_job_mode.job_id) == "bob"
+        assert service.session_owner("0" * 20) is None
+        left = _crash_copy(store)
+        await port.close()
+    async with qmux.open_service([qpu("a")], journal=left) as service:
+        assert service.session_owner(port.session_id) == "alice"
+        assert service.job_owner(in_session.job_id) == "alice"
+        assert service.job_owner(in_job_mode.job_id) == "bob"

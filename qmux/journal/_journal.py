@@ -86,6 +86,7 @@ class Journal:
             last_job_started=wall(actor.last_job_started),
             last_job_completed=wall(actor.last_job_completed),
             timestamps=tuple((status, self._clock.at(at).timestamp()) for status, at in actor.timestamps),
+            owner=actor.owner,
         )
         return self._buffered()
 
@@ -108,6 +109,7 @@ class Journal:
             finished_at=self.wall(job.finished_at),
             value=job.value,
             error=error,
+            owner=job.owner,
         )
         return self._buffered()
 

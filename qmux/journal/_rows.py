@@ -39,6 +39,7 @@ class JobRow:
     finished_at: float | None = None
     value: Any = None
     error: ErrorRow | None = None
+    owner: str | None = None
 
 
 @frozen
@@ -60,3 +61,4 @@ class SessionRow:
     last_job_started: float | None = None
     last_job_completed: float | None = None
     timestamps: tuple[tuple[str, float], ...] = ()
+    owner: str | None = None
