@@ -21,9 +21,9 @@ import trio
 from attrs import field, frozen
 
 from ._backend import Backend, JobRequest
+from ._checks import check_session_request, find_backend, pick_least_busy
 from ._clock import WallClock
 from ._errors import (
-    BackendNotFoundError,
     BackendUnavailableError,
     CapacityError,
     InvalidInputError,
@@ -40,22 +40,18 @@ from ._jobs import Job, JobRecord, JobStatus
 from ._scheduler import BackendScheduler
 from ._session import SessionActor, new_id
 from ._validate import (
-    check_flag,
     check_id,
     check_options,
-    check_positive_int,
     check_program_id,
     non_negative_seconds,
     positive_int,
     positive_seconds,
-    session_max_time,
 )
 from .journal import JobRow, Journal, JournalStore, SessionRow, SQLiteStore
 
 __all__ = ["Service", "ServiceSettings", "open_service"]
 
 _log = structlog.get_logger("qmux")
-_MODES = ("dedicated", "batch")
 _SESSION_ID = re.compile(r"[0-9a-z_-]{20,64}")
 
 
@@ -118,33 +114,15 @@ class Service:
         return list(self._handles.values())
 
     def backend(self, name: str) -> BackendHandle:
-        try:
-            return self._handles[check_id(name, name="backend")]
-        except KeyError:
-            known = ", ".join(sorted(self._handles)) or "none"
-            raise BackendNotFoundError(f"no backend named {name!r}; known backends: {known}") from None
+        return find_backend(self._handles, name)
 
     def least_busy(
         self, *, operational: bool = True, simulator: bool | None = False, min_num_qubits: int | None = None
     ) -> BackendHandle:
         """The matching backend with the fewest pending jobs (SPEC S6); ``simulator=None``: either."""
-        check_flag(operational, name="operational")
-        check_flag(simulator, name="simulator", optional=True)
-        if min_num_qubits is not None:
-            check_positive_int(min_num_qubits, name="min_num_qubits")
-        candidates = [
-            handle
-            for handle in self._handles.values()
-            if handle.config.operational == operational
-            and (simulator is None or handle.config.simulator == simulator)
-            and (min_num_qubits is None or handle.config.num_qubits >= min_num_qubits)
-        ]
-        if not candidates:
-            raise BackendUnavailableError(
-                f"no backend matches operational={operational}, simulator={simulator}, "
-                f"min_num_qubits={min_num_qubits}; backends: {', '.join(self._handles) or 'none'}"
-            )
-        return min(candidates, key=lambda handle: handle.pending_jobs)
+        return pick_least_busy(
+            self._handles.values(), operational=operational, simulator=simulator, min_num_qubits=min_num_qubits
+        )
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -178,11 +156,7 @@ class Service:
             self.backend(backend)  # raises the error that lists the known names
             raise AssertionError("unreachable")
         config = scheduler.config
-        if not config.operational:
-            raise BackendUnavailableError(f"backend {backend!r} is not operational; it opens no sessions (S1)")
-        if mode not in _MODES:
-            raise InvalidInputError(f"mode={mode!r} is not a session mode; use one of {', '.join(_MODES)}")
-        seconds = session_max_time(max_time, config, backend)
+        seconds = check_session_request(backend, config, max_time=max_time, mode=mode)
         if len(self._live) >= self.settings.max_open_sessions:
             raise CapacityError(
                 f"{len(self._live)} sessions are open, the service's limit; close some or raise max_open_sessions"
