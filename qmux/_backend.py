@@ -2,7 +2,9 @@
 
 The core knows nothing of circuits or HTTP. A backend is any object with ``name``, ``config``
 and ``async def execute(request) -> object``; qmux stops a running job by cancelling that call,
-and whatever it raises fails that job only (SPEC J3).
+and whatever it raises fails that job only (SPEC J3). A backend that is also an async context
+manager (one that holds a connection, say) is entered when the service starts and left when it
+stops.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import os
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, final
 
 import structlog
@@ -422,29 +422,35 @@ async def open_service(
     store = _open_store(journal)
     body_error: BaseException | None = None
     try:
-        async with trio.open_nursery() as journal_nursery:
+        async with AsyncExitStack() as backends_in_use:
+            for backend in resolved:  # a backend with a lifecycle (a connection, say) lives as long as the service
+                if isinstance(backend, AbstractAsyncContextManager):
+                    await backends_in_use.enter_async_context(backend)
+            loaded = None
+            if store is not None:
+                loaded = await trio.to_thread.run_sync(lambda: store.load(finished_jobs=settings.retain_finished))
             clock = WallClock.start()
             writer = Journal(store, clock) if store is not None else None
-            if writer is not None:
-                journal_nursery.start_soon(writer.run, name="qmux journal")
-            async with trio.open_nursery() as nursery:
-                service = Service(nursery, resolved, settings, clock=clock, journal=writer)
-                if store is not None:
-                    loaded = await trio.to_thread.run_sync(lambda: store.load(finished_jobs=settings.retain_finished))
-                    service._recover(*loaded)
-                try:
-                    yield service
-                except BaseException as exc:  # re-raised below, outside the nurseries, unwrapped
-                    body_error = exc
-                finally:
+            async with trio.open_nursery() as journal_nursery:
+                if writer is not None:
+                    journal_nursery.start_soon(writer.run, name="qmux journal")
+                async with trio.open_nursery() as nursery:
+                    service = Service(nursery, resolved, settings, clock=clock, journal=writer)
+                    if loaded is not None:
+                        service._recover(*loaded)
+                    try:
+                        yield service
+                    except BaseException as exc:  # re-raised below, outside the nurseries, unwrapped
+                        body_error = exc
+                    finally:
+                        with trio.CancelScope(shield=True):
+                            await service._drain(settings.shutdown_grace if body_error is None else 0)
+                        service._stop_schedulers()
+                        nursery.cancel_scope.cancel()
+                if writer is not None:
                     with trio.CancelScope(shield=True):
-                        await service._drain(settings.shutdown_grace if body_error is None else 0)
-                    service._stop_schedulers()
-                    nursery.cancel_scope.cancel()
-            if writer is not None:
-                with trio.CancelScope(shield=True):
-                    await writer.flush()
-            journal_nursery.cancel_scope.cancel()
+                        await writer.flush()
+                journal_nursery.cancel_scope.cancel()
     finally:
         if store is not None:
             store.close()
