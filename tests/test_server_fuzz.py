@@ -22,7 +22,7 @@ from .remote_support import TOKEN, real_server
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
-async def test_the_openapi_description_survives_schemathesis() -> None:
+async def test_the_openapi_description_survives_schemathesis(tmp_path: Path) -> None:
     assert SCHEMATHESIS.exists() or shutil.which("schemathesis"), "schemathesis is in the dev extra"
     with trio.fail_after(240):
         async with real_server() as server:
@@ -47,6 +47,7 @@ async def test_the_openapi_description_survives_schemathesis() -> None:
                 capture_stdout=True,
                 capture_stderr=True,
                 check=False,
+                cwd=tmp_path,  # schemathesis keeps its state in the working directory
             )
     report = done.stdout.decode(errors="replace")
     assert done.returncode == 0, report[-4000:] + done.stderr.decode(errors="replace")[-2000:]
