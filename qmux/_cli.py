@@ -18,13 +18,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", help="address to listen on (default: the config's, else 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: the config's, else 8765; 0: any free port)")
     serve.add_argument("--log-format", choices=("console", "json"), default="console", help="log lines on stderr")
+    serve.add_argument(
+        "--ibm-compat",
+        action="store_true",
+        help="also serve IBM's Runtime API, for unmodified qiskit-ibm-runtime code (needs the 'ibm' extra); "
+        "prints the environment that points the client here",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         try:
             from .server._serve import main as serve_main
         except ImportError as exc:
             parser.exit(2, f"qmux serve needs the server extra ({exc.name} is missing): pip install 'qmux[server]'\n")
-        return serve_main(config_path=args.config, host=args.host, port=args.port, log_format=args.log_format)
+        if args.ibm_compat:
+            from ._errors import QiskitNotInstalledError
+            from .ibm import require_ibm_runtime
+
+            try:
+                require_ibm_runtime()  # here, in the main thread, before any worker thread touches qiskit
+            except QiskitNotInstalledError as exc:
+                parser.exit(2, f"qmux serve --ibm-compat: {exc}\n")
+        return serve_main(
+            config_path=args.config,
+            host=args.host,
+            port=args.port,
+            log_format=args.log_format,
+            ibm_compat=args.ibm_compat,
+        )
     if args.command == "demo":
         from ._demo import run_demo
 

@@ -19,7 +19,7 @@ def test_all_lists_exactly_the_public_names_and_each_exists() -> None:
     for name in qmux.__all__:
         assert hasattr(qmux, name), name
     public = {name for name in vars(qmux) if not name.startswith("_")} - {"annotations", "backends"}
-    assert public - set(qmux.__all__) <= {"primitives", "server", "journal"}
+    assert public - set(qmux.__all__) <= {"primitives", "server", "journal", "ibm"}
 
 
 def test_every_error_is_a_qmux_error_and_bad_input_is_a_value_error() -> None:

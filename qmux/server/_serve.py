@@ -43,15 +43,17 @@ async def serve(
     config: ServerConfig,
     *,
     shutdown_trigger: ShutdownTrigger | None = None,
+    ibm_compat: bool = False,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until `shutdown_trigger` returns (default: the first SIGINT or SIGTERM), then shut down.
 
     Started with ``url = await nursery.start(serve, config)``, it reports the URL it listens
     on once it accepts connections (the real port when the config asks for port 0).
+    `ibm_compat`: also serve IBM's Runtime API (`qmux.ibm`) beside the native one.
     """
     if shutdown_trigger is not None:
-        await _serve(config, shutdown_trigger, task_status)
+        await _serve(config, shutdown_trigger, task_status, ibm_compat)
         return
     with trio.CancelScope() as forced, trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         first = trio.Event()
@@ -67,22 +69,29 @@ async def serve(
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch)
-            await _serve(config, first.wait, task_status)
+            await _serve(config, first.wait, task_status, ibm_compat)
             nursery.cancel_scope.cancel()
 
 
-async def _serve(config: ServerConfig, trigger: ShutdownTrigger, task_status: trio.TaskStatus[str]) -> None:
+async def _serve(
+    config: ServerConfig, trigger: ShutdownTrigger, task_status: trio.TaskStatus[str], ibm_compat: bool = False
+) -> None:
     settings = config.server
     grace = config.service.shutdown_grace
     backends = list(config.backends) if config.backends is not None else None
     async with open_service(backends, settings=config.service, journal=settings.journal) as service:
         app = create_app(service, config.tenants, settings)
+        asgi: object = app
+        if ibm_compat:
+            from ..ibm import mount_ibm
+
+            asgi = mount_ibm(app, service, config.tenants)
         http_stopped = trio.Event()
         async with trio.open_nursery() as nursery:
             binds: list[str] = await nursery.start(
                 functools.partial(
                     hypercorn.trio.serve,
-                    cast("ASGIFramework", app),
+                    cast("ASGIFramework", asgi),
                     _hypercorn_config(config, grace),
                     shutdown_trigger=http_stopped.wait,
                 )
@@ -123,7 +132,14 @@ def _hypercorn_config(config: ServerConfig, grace: float) -> hypercorn.config.Co
 # -- the ``qmux serve`` command (an application: it may configure logging) -------------------------
 
 
-def main(*, config_path: str | None, host: str | None, port: int | None, log_format: str = "console") -> int:
+def main(
+    *,
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    log_format: str = "console",
+    ibm_compat: bool = False,
+) -> int:
     """Run ``qmux serve``; the exit status. Without a config file: one tenant, "default", whose
     token is ``$QMUX_TOKEN`` or, if unset, a fresh one printed at start."""
     _configure_logging(log_format)
@@ -145,10 +161,15 @@ def main(*, config_path: str | None, host: str | None, port: int | None, log_for
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            url = await nursery.start(functools.partial(serve, config))
+            url = await nursery.start(functools.partial(serve, config, ibm_compat=ibm_compat))
             print(f"qmux serving on {url}", flush=True)
             if printed_token is not None:
                 print(f"token (no config, no QMUX_TOKEN): {printed_token}", flush=True)
+            if ibm_compat:
+                from ..ibm import export_lines
+
+                from_env = "QMUX_TOKEN" if config_path is None and printed_token is None else None
+                print("\n".join(export_lines(url, printed_token, token_variable=from_env)), flush=True)
 
     trio.run(run)
     return 0

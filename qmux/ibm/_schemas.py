@@ -1,0 +1,230 @@
+"""The shapes of IBM's Runtime REST API as qiskit-ibm-runtime 0.51 sends and reads them.
+
+Requests are decoded into these structs (wrong types and out-of-range values answer 422 with
+the field named), responses are encoded from them. Unlike the native API's request schemas,
+unknown request fields are *ignored*, not refused: this front door serves a client qmux does
+not control, and a later release of it may send fields this one does not know. The shapes
+are those of ``IBM-RUNTIME-WIRE.md``; where a field only matters to qmux, it says so.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Final, Literal
+
+import msgspec
+
+__all__ = [
+    "ERROR_CODES",
+    "JOB_STATES",
+    "BackendConfiguration",
+    "BackendList",
+    "CreateSession",
+    "Device",
+    "DeviceStatus",
+    "IamError",
+    "JobCreated",
+    "JobDocument",
+    "JobList",
+    "JobProgram",
+    "JobState",
+    "JobStateName",
+    "JobsQuery",
+    "SubmitJob",
+    "TokenRequest",
+    "TokenResponse",
+    "UpdateSession",
+]
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+JobStateName = Literal["Queued", "Running", "Completed", "Failed", "Cancelled"]
+
+#: qmux's job status (``JobStatus.value``) -> the ``state.status`` word the client maps back
+JOB_STATES: Final[dict[str, JobStateName]] = {
+    "QUEUED": "Queued",
+    "RUNNING": "Running",
+    "DONE": "Completed",
+    "ERROR": "Failed",
+    "CANCELLED": "Cancelled",
+}
+
+#: a failed job's qmux reason -> IBM's numeric ``reason_code``. Only codes whose meaning the
+#: client acts on: 1305 makes ``result()`` raise ``RuntimeJobMaxTimeoutError``, which is what
+#: a job stopped for outrunning its backend's ``job_timeout`` is (IBM: "ran too long").
+ERROR_CODES: Final = {"job_timeout": 1305}
+
+
+class _Request(msgspec.Struct, kw_only=True):
+    """What the client sends: unknown fields are ignored (see the module docstring)."""
+
+
+class _Response(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What the server answers; fields left at their default are left out."""
+
+
+# -- requests --------------------------------------------------------------------------------------
+
+
+class TokenRequest(_Request):
+    """``POST /identity/token``, form-encoded, as IBM Cloud IAM takes it."""
+
+    grant_type: str
+    apikey: str
+
+
+class CreateSession(_Request):
+    """``POST /sessions``: ``Session(...)`` and ``Batch(...)`` send it."""
+
+    backend: Name
+    mode: Literal["dedicated", "batch"] = "dedicated"
+    #: the instance CRN; one qmux server is one instance, so it is accepted and not checked
+    instance: str | None = None
+    #: the session's max_time in seconds (SPEC S4); absent: the backend's max_ttl
+    max_ttl: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+
+class UpdateSession(_Request):
+    """``PATCH /sessions/{id}`` with ``{"accepting_jobs": false}``: ``Session.close()``."""
+
+    accepting_jobs: bool
+
+
+class SubmitJob(_Request):
+    """``POST /jobs``: a primitive's ``run()``."""
+
+    program_id: Name
+    #: the primitive's inputs in ``RuntimeEncoder`` JSON: ``pubs``, ``options``, ``version``, ...
+    params: Any = None
+    backend: Name | None = None
+    session_id: Name | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    #: IBM's legacy way to open a session with a job; 0.51's ``Session`` never sends true
+    start_session: bool = False
+
+
+class JobsQuery(_Request):
+    """``GET /jobs``: ``service.jobs(...)``'s filters and paging."""
+
+    #: query parameters that may repeat and are read as lists
+    list_params: ClassVar[frozenset[str]] = frozenset({"tags"})
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    offset: Annotated[int, msgspec.Meta(ge=0)] = 0
+    backend: str | None = None
+    pending: bool | None = None
+    program: str | None = None
+    session_id: str | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    created_after: str | None = None
+    created_before: str | None = None
+    sort: Literal["ASC", "DESC"] = "DESC"
+
+
+# -- responses -------------------------------------------------------------------------------------
+
+
+class TokenResponse(_Response):
+    """What IBM Cloud IAM answers; the client reads ``exp`` and ``iat`` inside the JWT."""
+
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+    expiration: int
+    scope: str
+
+
+class IamError(_Response):
+    """IAM's error shape, which ``ibm_cloud_sdk_core`` reads ``errorMessage`` from."""
+
+    error_code: str = msgspec.field(name="errorCode")
+    error_message: str = msgspec.field(name="errorMessage")
+
+
+class DeviceStatus(_Response):
+    name: Literal["online", "offline"]
+
+
+class Device(_Response):
+    """One entry of ``GET /backends``: what ``least_busy`` sorts and filters on."""
+
+    name: str
+    status: DeviceStatus
+    #: jobs waiting for this backend (qmux's ``pending_jobs``)
+    queue_length: int
+    qubits: int
+
+
+class BackendList(_Response):
+    devices: list[Device]
+
+
+class BackendConfiguration(msgspec.Struct, kw_only=True):
+    """``GET /backends/{name}/configuration``: what the client builds its ``Target`` from.
+
+    No per-gate ``gates`` entries and no properties, so every basis gate is *global*: it
+    applies to any qubits, which is what all-to-all coupling means to the client's ISA check
+    (an untranspiled Bell circuit passes). ``coupling_map`` lists every ordered pair to say
+    the same thing to readers of the configuration itself.
+    """
+
+    backend_name: str
+    backend_version: str
+    online_date: str
+    n_qubits: int
+    basis_gates: list[str]
+    gates: list[Any]
+    coupling_map: list[tuple[int, int]]
+    supported_instructions: list[str]
+    local: bool
+    simulator: bool
+    conditional: bool
+    open_pulse: bool
+    memory: bool
+    max_shots: int
+    max_experiments: int
+    description: str
+    #: qmux's own: the session limits a client cannot otherwise see before opening a session
+    max_ttl: float
+    interactive_ttl: float
+
+
+class JobCreated(_Response):
+    """``POST /jobs``'s answer: the client needs ``id`` and ``backend``."""
+
+    id: str
+    backend: str
+    session_id: str | None = None
+
+
+class JobState(_Response):
+    status: JobStateName
+    #: why a job failed or was cancelled: the core's error message, which names the rule
+    reason: str | None = None
+    reason_code: int | None = None
+
+
+class JobProgram(_Response):
+    id: str
+
+
+class JobDocument(_Response):
+    """``GET /jobs/{id}``: polled every 0.1 s per session job, so built from O(1) lookups."""
+
+    id: str
+    backend: str
+    state: JobState
+    program: JobProgram
+    session_id: str | None = None
+    #: UTC ISO-8601 of the submission, when this front door took it
+    created: str | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+
+
+class JobList(_Response):
+    """``GET /jobs``: ``count`` is the number matching before ``limit`` and ``offset``."""
+
+    jobs: list[JobDocument]
+    count: int
+    limit: int
+    offset: int
