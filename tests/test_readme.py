@@ -27,9 +27,13 @@ TOML_BLOCKS = re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"
 
 
 @pytest.mark.parametrize("text", TOML_BLOCKS, ids=[f"toml{i}" for i in range(len(TOML_BLOCKS))])
-def test_readme_backend_files_load(text: str, tmp_path: Path) -> None:
+def test_readme_config_files_load(text: str, tmp_path: Path) -> None:
     from qmux.backends import load_backends
+    from qmux.server import load_config
 
-    path = tmp_path / "backends.toml"
+    path = tmp_path / "qmux.toml"
     path.write_text(text, encoding="utf-8")
-    assert load_backends(path)
+    if "[[tenants]]" in text or "[server]" in text:
+        assert load_config(path).backends
+    else:
+        assert load_backends(path)
