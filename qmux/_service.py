@@ -190,6 +190,10 @@ class Service:
             raise SessionNotFoundError(f"no session with id {session_id!r}")
         return Session._from_port(self, actor)
 
+    def stats(self) -> dict[str, int]:
+        """What the service holds now: open sessions, finished ones it remembers, jobs it remembers."""
+        return {"open_sessions": len(self._live), "finished_sessions": len(self._finished), "jobs": len(self._jobs)}
+
     def session_owner(self, session_id: str) -> str | None:
         """The owner tag of a session the service remembers; ``None`` if unknown or unowned."""
         actor = self._live.get(session_id) or self._finished.get(session_id)

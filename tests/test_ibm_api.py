@@ -178,7 +178,7 @@ async def test_calls_without_a_valid_token_answer_401_and_change_nothing(authori
             assert response.status_code == 401, (method, path)
             assert error_of(response)["code"] == "unauthorized"
         assert local.backend("q").pending_jobs == 0
-        assert app.native.api.ownership.counts() == (0, 0)
+        assert local.stats() == {"open_sessions": 0, "finished_sessions": 0, "jobs": 0}
 
 
 # -- backends -------------------------------------------------------------------------------------

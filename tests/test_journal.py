@@ -232,3 +232,26 @@ async def test_owners_are_kept_with_sessions_and_jobs_across_a_restart(
         assert service.session_owner(port.session_id) == "alice"
         assert service.job_owner(in_session.job_id) == "alice"
         assert service.job_owner(in_job_mode.job_id) == "bob"
+
+
+async def test_a_tenants_sessions_and_jobs_stay_its_own_after_a_restart(
+    autojump_clock: Clock, virtual_wall_clock: None
+) -> None:
+    from qmux.server import create_app
+
+    from .remote_support import OTHER_TOKEN, TENANTS, TOKEN, asgi_client
+
+    store = MemoryStore()
+    async with qmux.open_service([qpu("a")], journal=store) as service:
+        async with asgi_client(create_app(service, TENANTS)) as http:
+            session_id = (await http.post("/sessions", json={"backend": "a"})).json()["id"]
+            job_id = (await http.post("/jobs", json={"program_id": "script", "session_id": session_id})).json()["id"]
+            await trio.sleep(5)
+        left = _crash_copy(store)
+    async with qmux.open_service([qpu("a")], journal=left) as service:
+        app = create_app(service, TENANTS)
+        async with asgi_client(app, TOKEN) as owner, asgi_client(app, OTHER_TOKEN) as stranger:
+            assert (await owner.get(f"/sessions/{session_id}")).status_code == 200
+            assert (await owner.get(f"/jobs/{job_id}")).status_code == 200
+            assert (await stranger.get(f"/sessions/{session_id}")).status_code == 404
+            assert (await stranger.get(f"/jobs/{job_id}")).status_code == 404

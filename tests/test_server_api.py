@@ -133,7 +133,7 @@ async def test_requests_without_a_known_bearer_token_answer_401(authorization: s
                 assert response.status_code == 401, (method, path)
                 assert response.headers["www-authenticate"].startswith("Bearer")
                 assert error_of(response)["type"] == "AuthenticationError"
-        assert app.api.ownership.counts() == (0, 0)  # nothing was created
+        assert local.stats() == {"open_sessions": 0, "finished_sessions": 0, "jobs": 0}  # nothing was created
         assert local.backend("q").pending_jobs == 0
 
 
@@ -257,19 +257,19 @@ async def test_malformed_requests_answer_4xx_saying_what_was_wrong_and_change_no
     method: str, path: str, kwargs: dict[str, Any], status: int, code: str, words: str
 ) -> None:
     backends = [qpu("q"), qpu("sim", simulator=True)]
-    async with api(backends=backends) as (local, app, client):
+    async with api(backends=backends) as (local, _, client):
         response = await client.request(method, path, **kwargs)
         assert response.status_code == status, response.text
         detail = error_of(response)
         assert detail["code"] == code
         assert words in detail["message"]
-        assert app.api.ownership.counts() == (0, 0)
+        assert local.stats() == {"open_sessions": 0, "finished_sessions": 0, "jobs": 0}
         assert all(handle.pending_jobs == 0 for handle in local.backends())
         assert not any(backend.executions for backend in backends)
 
 
 async def test_bodies_over_the_limit_answer_413_before_or_while_reading() -> None:
-    async with api(ServerSettings(max_body_bytes=100)) as (_, app, client):
+    async with api(ServerSettings(max_body_bytes=100)) as (local, app, client):
         big = {"program_id": "script", "backend": "q", "params": {"blob": "x" * 200}}
         response = await client.post("/jobs", json=big)
         assert response.status_code == 413 and error_of(response)["code"] == "too_large"
@@ -287,7 +287,7 @@ async def test_bodies_over_the_limit_answer_413_before_or_while_reading() -> Non
         headers = [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-type", b"application/json")]
         await app({"type": "http", "method": "POST", "path": "/jobs", "headers": headers}, receive, send)
         assert sent[0]["status"] == 413 and len(chunks) == 7  # it stopped reading at the limit
-        assert app.api.ownership.counts() == (0, 0)
+        assert local.stats() == {"open_sessions": 0, "finished_sessions": 0, "jobs": 0}
 
 
 async def test_reopening_a_session_is_refused_and_changes_nothing() -> None:
@@ -327,12 +327,12 @@ async def test_session_lifecycle_in_ibm_shapes(autojump_clock: Clock) -> None:
 
 
 async def test_a_client_proposed_id_is_used_and_a_repeated_create_is_harmless() -> None:
-    async with api() as (_, app, client):
+    async with api() as (local, _, client):
         first = await client.post("/sessions", json={"backend": "q", "id": UNKNOWN_ID})
         assert first.status_code == 201 and first.json()["id"] == UNKNOWN_ID
         again = await client.post("/sessions", json={"backend": "q", "id": UNKNOWN_ID})
         assert again.status_code == 200 and again.json()["id"] == UNKNOWN_ID  # a retried create
-        assert app.api.ownership.counts() == (1, 0)
+        assert local.stats()["open_sessions"] == 1
         elsewhere = await client.post("/sessions", json={"backend": "sim", "id": UNKNOWN_ID})
         assert elsewhere.status_code == 422
 

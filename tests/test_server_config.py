@@ -1,4 +1,4 @@
-"""The server's config file, its tenants and tokens, and its bounded ownership memory."""
+"""The server's config file, its tenants and tokens."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import qmux
 from qmux.server import ServerSettings, Tenant, config_from_mapping, load_config, token_digest
-from qmux.server._auth import Ownership, TokenAuth
+from qmux.server._auth import TokenAuth
 
 FULL = """
 [server]
@@ -123,31 +123,3 @@ def test_bearer_headers_are_parsed_strictly(header: str | None, tenant: str | No
 def test_tenants_keep_only_the_digest() -> None:
     tenant = Tenant.from_token("a", "token-one-1")
     assert tenant.token_sha256 == token_digest("token-one-1") and "token-one-1" not in repr(tenant)
-
-
-async def test_ownership_forgets_only_what_the_core_has_forgotten() -> None:
-    alive = {"s1", "s3", "s5"}
-
-    async def exists(key: str) -> bool:
-        return key in alive
-
-    owners = Ownership(limit=3)
-    for index in range(1, 6):
-        await owners.add_session(f"s{index}", "a", exists)
-    assert owners.counts() == (3, 0)
-    assert [owners.owns_session("a", f"s{i}") for i in range(1, 6)] == [True, False, True, False, True]
-    alive.clear()
-    await owners.add_job("j1", "b", exists)
-    assert owners.job_owner("j1") == "b" and not owners.owns_job("a", "j1")
-
-
-async def test_ownership_stays_bounded_behind_a_long_lived_entry() -> None:
-    async def exists(key: str) -> bool:
-        return key == "keep"
-
-    owners = Ownership(limit=2)
-    await owners.add_session("keep", "a", exists)
-    for index in range(1000):
-        await owners.add_session(f"gone{index}", "a", exists)
-        assert owners.counts()[0] <= 3
-    assert owners.owns_session("a", "keep")

@@ -11,9 +11,9 @@ cannot be cancelled").
 
 Tenancy: the API key is a tenant's token (see `_auth`). Sessions and job-mode jobs are opened
 with the tenant as their core ``owner`` tag (jobs in a session inherit it), which is what this
-API checks, and which the journal keeps across a restart. They are also entered in the native
-API's ownership table, so a tenant sees the same sessions and jobs through ``qmux.connect``;
-another tenant's ids answer 404 on both, exactly as ids that never existed.
+API checks, and which the journal keeps across a restart. The native API checks the same tag,
+so a tenant sees the same sessions and jobs through ``qmux.connect``; another tenant's ids
+answer 404 on both, exactly as ids that never existed.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class JobIndex:
     """The jobs submitted through IBM's API, for ``GET /jobs`` and each job's ``created``.
 
     Bounded like the core's memory: past `limit`, entries whose job the core has forgotten
-    are dropped, oldest first, with the native ownership table's rotating scan (an entry the
+    are dropped, oldest first, with a rotating scan (an entry the
     core still knows goes to the back, so a long-lived job never hides forgotten ones). The
     scan reorders the map, so listings order by `JobEntry.seq`, the submission order.
     """
@@ -214,7 +214,6 @@ class IbmApi:
         body: CreateSession = request.body
         self._refuse_new_work()
         port = self.service.open_session_port(body.backend, max_time=body.max_ttl, mode=body.mode, owner=request.tenant)
-        await self.native.ownership.add_session(port.session_id, request.tenant, self._session_exists)
         _log.info("ibm.session_opened", session_id=port.session_id, tenant=request.tenant, backend=body.backend)
         return Reply.json(200, session_document(await port.details()))
 
@@ -254,7 +253,6 @@ class IbmApi:
         except (SessionNotFoundError, BackendNotFoundError) as exc:
             # not a 404: on this route the client reads 404 as "program not found"
             raise InvalidInputError(str(exc)) from exc
-        await self.native.ownership.add_job(job.job_id, request.tenant, self._job_exists)
         entry = JobEntry(
             request.tenant,
             job.session_id,
@@ -385,17 +383,14 @@ class IbmApi:
             raise ServiceClosedError("the server is shutting down and accepts no new sessions or jobs")
 
     async def _session(self, tenant: str, session_id: str) -> Session:
-        """The tenant's session (its owner tag, or the native API's table, says so), else a 404."""
-        owned = self.service.session_owner(session_id) == tenant or self.native.ownership.owns_session(
-            tenant, session_id
-        )
-        if not owned:
+        """The tenant's session (its owner tag says so), else a 404."""
+        if self.service.session_owner(session_id) != tenant:
             raise SessionNotFoundError(f"no session with id {session_id!r}")
         return await self.service.session(session_id)
 
     async def _job(self, tenant: str, job_id: str) -> Job:
         """The tenant's job, else the same 404 as for an id that never existed: two dictionary lookups."""
-        if not (self.service.job_owner(job_id) == tenant or self.native.ownership.owns_job(tenant, job_id)):
+        if self.service.job_owner(job_id) != tenant:
             raise JobNotFoundError(f"no job with id {job_id!r}")
         return await self.service.job(job_id)
 

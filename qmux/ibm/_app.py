@@ -17,7 +17,7 @@ differences that come from serving a client qmux does not control:
 
 `CompatApp` sends ``/experimental/...`` and ``/identity/token`` to the IBM app and everything
 else to the native one; `mount_ibm` builds it over a native app, sharing its service, its
-tenants' ownership and its shutdown.
+tenants and its shutdown.
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ from .._errors import (
 from .._handles import BackendHandle, Session
 from .._jobs import Job, JobStatus
 from .._service import Service
-from ._auth import Ownership
 from ._config import ServerSettings
 from ._http import RAW_JSON, Reply, Request, Route
 from ._openapi import openapi_document
@@ -62,8 +61,6 @@ class Api:
     def __init__(self, service: Service, settings: ServerSettings) -> None:
         self.service = service
         self.settings = settings
-        #: entries kept beyond what the core remembers are pruned; twice its retention is ample
-        self.ownership = Ownership(limit=2 * service.settings.retain_finished)
         self._stopping = False
         self._long_polls: set[trio.CancelScope] = set()
 
@@ -105,12 +102,13 @@ class Api:
     async def create_session(self, request: Request) -> Reply:
         body: CreateSession = request.body
         self._refuse_new_work()
-        if body.id is not None and self.ownership.owns_session(request.tenant, body.id):
+        if body.id is not None and self.service.session_owner(body.id) == request.tenant:
             existing = await self.service.session(body.id)
             if existing.backend_name == body.backend:  # a retried create: answer it again (idempotent)
                 return Reply.json(200, session_document(await existing.details()))
-        port = self.service.open_session_port(body.backend, max_time=body.max_ttl, mode=body.mode, session_id=body.id)
-        await self.ownership.add_session(port.session_id, request.tenant, self._session_exists)
+        port = self.service.open_session_port(
+            body.backend, max_time=body.max_ttl, mode=body.mode, session_id=body.id, owner=request.tenant
+        )
         _log.info("http.session_opened", session_id=port.session_id, tenant=request.tenant, backend=body.backend)
         return Reply.json(201, session_document(await port.details()))
 
@@ -139,23 +137,28 @@ class Api:
     async def submit_job(self, request: Request) -> Reply:
         body: SubmitJob = request.body
         self._refuse_new_work()
-        target: Session | BackendHandle
+        session: Session | None = None
         if body.session_id is not None:  # whose and where first; decoding the inputs may be costly
-            target = await self._session(request.tenant, body.session_id)
-            if body.backend is not None and body.backend != target.backend_name:
+            session = await self._session(request.tenant, body.session_id)
+            if body.backend is not None and body.backend != session.backend_name:
                 raise InvalidInputError(
-                    f"backend={body.backend!r} but session {body.session_id} runs on {target.backend_name!r}; "
+                    f"backend={body.backend!r} but session {body.session_id} runs on {session.backend_name!r}; "
                     "leave backend out or name the session's"
                 )
         elif body.backend is None:
             raise InvalidInputError("a job needs a session_id, or a backend to run on in job mode")
         else:
-            target = self.service.backend(body.backend)
+            self.service.backend(body.backend)
         limit = self.settings.max_blob_bytes
         inputs = _wire.decode(body.params, max_blob_bytes=limit)
         options = _wire.decode(body.options, max_blob_bytes=limit) if body.options else None
-        job = await target.run(body.program_id, inputs, options=options)
-        await self.ownership.add_job(job.job_id, request.tenant, self._job_exists)
+        if session is not None:  # its jobs are the session owner's
+            job = await session.run(body.program_id, inputs, options=options)
+        else:
+            assert body.backend is not None
+            job = Job(
+                await self.service.submit_job(body.backend, body.program_id, inputs, options, owner=request.tenant)
+            )
         return Reply.json(201, await job_document(job))
 
     async def get_job(self, request: Request) -> Reply:
@@ -206,29 +209,15 @@ class Api:
             raise ServiceClosedError("the server is shutting down and accepts no new sessions or jobs")
 
     async def _session(self, tenant: str, session_id: str) -> Session:
-        """The tenant's session, or the same 404 as for an id that never existed."""
-        if not self.ownership.owns_session(tenant, session_id):
+        """The tenant's session (the core keeps its owner, journal included), else the 404 of an unknown id."""
+        if self.service.session_owner(session_id) != tenant:
             raise SessionNotFoundError(f"no session with id {session_id!r}")
         return await self.service.session(session_id)
 
     async def _job(self, tenant: str, job_id: str) -> Job:
-        if not self.ownership.owns_job(tenant, job_id):
+        if self.service.job_owner(job_id) != tenant:
             raise JobNotFoundError(f"no job with id {job_id!r}")
         return await self.service.job(job_id)
-
-    async def _session_exists(self, session_id: str) -> bool:
-        try:
-            await self.service.session(session_id)
-        except SessionNotFoundError:
-            return False
-        return True
-
-    async def _job_exists(self, job_id: str) -> bool:
-        try:
-            await self.service.job(job_id)
-        except JobNotFoundError:
-            return False
-        return True
 
 
 def _device(handle: BackendHandle) -> Device:

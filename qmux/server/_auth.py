@@ -1,27 +1,26 @@
-"""Tenants and their bearer tokens, and who owns which session and job.
+"""Tenants and their bearer tokens.
 
 A tenant is a name and the SHA-256 of its token: the server never needs the token itself, so a
 config file can hold digests only. A request's token is hashed and looked up; comparing digests
 of a secret (not the secret, byte by byte) gives a timing side channel nothing to work with.
 
-Ownership is the server's only state of its own: the core knows sessions and jobs, the server
-knows whose they are. A tenant asking for another tenant's id gets the same 404 as for an id
-that never existed, so ids cannot even be probed.
+Who owns a session or a job is the core's `owner` tag (kept in the journal, so it survives a
+restart): the server opens them with the tenant's name. A tenant asking for another tenant's id
+gets the same 404 as for an id that never existed, so ids cannot even be probed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import final
 
 from attrs import field, frozen
 
 from .._errors import InvalidInputError
 
-__all__ = ["Ownership", "Tenant", "TokenAuth", "token_digest"]
+__all__ = ["Tenant", "TokenAuth", "token_digest"]
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -92,65 +91,3 @@ class TokenAuth:
         if scheme.lower() != "bearer" or not token:
             return None
         return self._by_digest.get(token_digest(token))
-
-
-@final
-class Ownership:
-    """Which tenant owns which session and which job, bounded like the core's own memory.
-
-    When a map grows past `limit`, entries whose session or job the core has already forgotten
-    (`exists` says so) are dropped, oldest first; entries the core still knows are kept, so a
-    tenant never loses access to something it can still use.
-    """
-
-    __slots__ = ("_jobs", "_limit", "_sessions")
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._sessions: OrderedDict[str, str] = OrderedDict()
-        self._jobs: OrderedDict[str, str] = OrderedDict()
-
-    def session_owner(self, session_id: str) -> str | None:
-        return self._sessions.get(session_id)
-
-    def job_owner(self, job_id: str) -> str | None:
-        return self._jobs.get(job_id)
-
-    def owns_session(self, tenant: str, session_id: str) -> bool:
-        return self._sessions.get(session_id) == tenant
-
-    def owns_job(self, tenant: str, job_id: str) -> bool:
-        return self._jobs.get(job_id) == tenant
-
-    async def add_session(self, session_id: str, tenant: str, exists: Callable[[str], Awaitable[bool]]) -> None:
-        self._sessions[session_id] = tenant
-        await self._prune(self._sessions, exists)
-
-    async def add_job(self, job_id: str, tenant: str, exists: Callable[[str], Awaitable[bool]]) -> None:
-        self._jobs[job_id] = tenant
-        await self._prune(self._jobs, exists)
-
-    def counts(self) -> tuple[int, int]:
-        """(sessions, jobs) remembered: for tests and metrics."""
-        return len(self._sessions), len(self._jobs)
-
-    async def _prune(self, owners: OrderedDict[str, str], exists: Callable[[str], Awaitable[bool]]) -> None:
-        """Look at up to twice the excess of the oldest entries: drop the forgotten, send the rest to the back.
-
-        Sending a kept entry to the back makes the look a rotating scan, so that a long-lived
-        session at the front never hides the forgotten entries behind it: the map stays within
-        its limit plus what the core still remembers.
-        """
-        excess = len(owners) - self._limit
-        for _ in range(min(len(owners), 2 * excess)):
-            if excess <= 0:
-                break
-            key = next(iter(owners))
-            alive = await exists(key)
-            if key not in owners:
-                continue
-            if alive:
-                owners.move_to_end(key)
-            else:
-                del owners[key]
-                excess -= 1
