@@ -26,6 +26,7 @@ test: $(VENV)/.installed-dev
 
 ## make bench: run every benchmark and write bench/RESULTS.md
 bench: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
 clean:
