@@ -20,6 +20,7 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING, Protocol, final
 
+import outcome
 import structlog
 import trio
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["BackendScheduler", "Claimant"]
 
 _log = structlog.get_logger("qmux")
+#: jobs an executor may run back to back, when each is handed over as the last ends, before it yields
+_STREAK = 16
 
 
 class Claimant(Protocol):
@@ -64,6 +67,8 @@ class BackendScheduler:
         #: how many of the running jobs belong to a session: job-mode jobs never run beside them
         self._session_jobs_running = 0
         self._idle = trio.lowlevel.ParkingLot()
+        #: executors with no job, ready for the next one
+        self._parked: list[_Executor] = []
         self._shut_down = False
         self._log = _log.bind(backend=backend.name)
 
@@ -185,65 +190,172 @@ class BackendScheduler:
     def _launch(self, job: JobRecord, session: Claimant | None) -> None:
         self.queued_jobs -= 1
         job.mark_running(trio.current_time())
-        job.cancel_scope = trio.CancelScope()  # cancellable from now, before the task has run (J2)
         self._running.add(job)
         if session is not None:
             self._session_jobs_running += 1
-        self._nursery.start_soon(self._execute, job, session, name=f"qmux job {job.job_id}")
+        if self._parked:  # an executor is free: hand it the job, no task to spawn
+            executor = self._parked.pop()
+            job.cancel_scope = executor.scope  # cancellable from now, before it has run (J2)
+            if executor.waiting:
+                executor.waiting = False
+                assert executor.task is not None
+                trio.lowlevel.reschedule(executor.task, outcome.Value((job, session)))
+            else:
+                executor.next = (job, session)
+        else:
+            executor = _Executor()
+            job.cancel_scope = executor.scope
+            self._nursery.start_soon(self._work, executor, job, session, name=f"qmux executor {self.name}")
 
-    async def _execute(self, job: JobRecord, session: Claimant | None) -> None:
-        ids = {"job_id": job.job_id, "session_id": job.session_id}
-        self._log.debug("job.started", program_id=job.program_id, **ids)
-        scope = job.cancel_scope
-        assert scope is not None
+    async def _work(self, executor: _Executor, job: JobRecord, session: Claimant | None) -> None:
+        """An executor: runs one job at a time, each in the executor's cancel scope.
+
+        Entering and leaving a Trio cancel scope costs more than the rest of a zero-work job, so
+        the executor keeps one scope for as long as nobody cancels it, and makes a new one only
+        after it was cancelled (a job cancelled, or one past its backend's job_timeout). Only
+        the job it runs (or was just handed) holds the scope as its ``cancel_scope``.
+        """
+        executor.task = trio.lowlevel.current_task()
+        current: JobRecord | None = job
+        reused = False
+        streak = 0
+        timeout = self.config.job_timeout
         try:
-            with scope:
-                with trio.move_on_after(self.config.job_timeout or math.inf) as timer:
-                    try:
-                        value = await self.backend.execute(job.request)
-                    except Exception as exc:  # the backend's failure is this job's, and only its (J3)
-                        error = JobFailedError(
-                            f"job {job.job_id} failed on backend {self.name!r}: {type(exc).__name__}: {exc}",
-                            job_id=job.job_id,
-                            reason="backend_error",
-                        )
-                        error.__cause__ = exc
-                        if job.finish(JobStatus.ERROR, trio.current_time(), error=error):
-                            self._log.info("job.failed", error=str(exc), error_type=type(exc).__name__, **ids)
-                    else:
-                        if job.finish(JobStatus.DONE, trio.current_time(), value=value):
-                            self._log.debug("job.done", **ids)
-                if timer.cancelled_caught:
-                    timed_out = JobFailedError(
-                        f"job {job.job_id} ran past backend {self.name!r}'s job_timeout of "
-                        f"{self.config.job_timeout:g}s and was stopped",
-                        job_id=job.job_id,
-                        reason="job_timeout",
-                    )
-                    if job.finish(JobStatus.ERROR, trio.current_time(), error=timed_out):
-                        self._log.warning("job.failed", error="job_timeout", **ids)
-            if scope.cancelled_caught:
-                cancelled = JobCancelledError(
-                    f"job {job.job_id} was cancelled while running", job_id=job.job_id, reason="cancelled"
-                )
-                if job.finish(JobStatus.CANCELLED, trio.current_time(), error=cancelled):
-                    self._log.info("job.cancelled", while_running=True, **ids)
+            while True:
+                scope = executor.scope
+                with scope:
+                    while True:
+                        assert current is not None
+                        streak = streak + 1 if reused else 0
+                        if streak >= _STREAK:  # let others run now and then, as a task per job would
+                            streak = 0
+                            await trio.lowlevel.checkpoint()
+                        if timeout:
+                            scope.deadline = trio.current_time() + timeout
+                        await self._run_one(current)
+                        if scope.cancel_called:
+                            break  # cancelled as the job ended: settle it below, with a new scope
+                        if timeout:
+                            scope.deadline = math.inf
+                        done, current = current, None
+                        self._parked.append(executor)
+                        self._settle(done, session)
+                        handed = await self._park(executor)
+                        if handed is None:
+                            return
+                        (current, session), reused = handed
+                # the scope was cancelled: the job in hand was cancelled, or ran past job_timeout
+                executor.scope = trio.CancelScope()
+                assert current is not None
+                if not current.status.is_final:
+                    self._stopped(current, timed_out=bool(timeout) and trio.current_time() >= scope.deadline)
+                done, current = current, None
+                self._parked.append(executor)
+                self._settle(done, session)
+                handed = await self._park(executor)
+                if handed is None:
+                    return
+                (current, session), reused = handed
         finally:
-            if not job.status.is_final:  # cancelled from outside: the service is shutting down (J4)
-                job.finish(
-                    JobStatus.ERROR,
-                    trio.current_time(),
-                    error=JobFailedError(
-                        f"the service shut down while job {job.job_id} was running",
-                        job_id=job.job_id,
-                        reason="service_shutdown",
-                    ),
+            if executor in self._parked:
+                self._parked.remove(executor)
+            if current is not None:  # cancelled from outside: the service is shutting down (J4)
+                if not current.status.is_final:
+                    current.finish(
+                        JobStatus.ERROR,
+                        trio.current_time(),
+                        error=JobFailedError(
+                            f"the service shut down while job {current.job_id} was running",
+                            job_id=current.job_id,
+                            reason="service_shutdown",
+                        ),
+                    )
+                    self._log.warning(
+                        "job.failed", error="service shutdown", job_id=current.job_id, session_id=current.session_id
+                    )
+                self._settle(current, session)
+
+    async def _park(self, executor: _Executor) -> tuple[tuple[JobRecord, Claimant | None], bool] | None:
+        """The next job, and whether it came without waiting; ``None``: none will come.
+
+        The executor is already in `_parked`, so that a job launched while it settled the last
+        one comes to it (``executor.next``) rather than to a new task.
+        """
+        if executor.next is not None:
+            handed, executor.next = executor.next, None
+            return handed, True
+        if self._shut_down:
+            return None
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            executor.waiting = False
+            if executor in self._parked:
+                self._parked.remove(executor)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        executor.waiting = True
+        waited: tuple[JobRecord, Claimant | None] = await trio.lowlevel.wait_task_rescheduled(abort)
+        return waited, False
+
+    async def _run_one(self, job: JobRecord) -> None:
+        """Execute one job and record DONE or ERROR; a cancellation propagates to the executor."""
+        self._log.debug("job.started", program_id=job.program_id, job_id=job.job_id, session_id=job.session_id)
+        try:
+            value = await self.backend.execute(job.request)
+        except Exception as exc:  # the backend's failure is this job's, and only its (J3)
+            error = JobFailedError(
+                f"job {job.job_id} failed on backend {self.name!r}: {type(exc).__name__}: {exc}",
+                job_id=job.job_id,
+                reason="backend_error",
+            )
+            error.__cause__ = exc
+            if job.finish(JobStatus.ERROR, trio.current_time(), error=error):
+                self._log.info(
+                    "job.failed",
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                    job_id=job.job_id,
+                    session_id=job.session_id,
                 )
-                self._log.warning("job.failed", error="service shutdown", **ids)
-            job.cancel_scope = None
-            self._running.discard(job)
-            if session is not None:
-                self._session_jobs_running -= 1
-                session.job_finished(job)
-            self._pump()
-            self._idle.unpark_all()
+        else:
+            if job.finish(JobStatus.DONE, trio.current_time(), value=value):
+                self._log.debug("job.done", job_id=job.job_id, session_id=job.session_id)
+
+    def _stopped(self, job: JobRecord, *, timed_out: bool) -> None:
+        if timed_out:
+            error: JobFailedError | JobCancelledError = JobFailedError(
+                f"job {job.job_id} ran past backend {self.name!r}'s job_timeout of "
+                f"{self.config.job_timeout:g}s and was stopped",
+                job_id=job.job_id,
+                reason="job_timeout",
+            )
+            if job.finish(JobStatus.ERROR, trio.current_time(), error=error):
+                self._log.warning("job.failed", error="job_timeout", job_id=job.job_id, session_id=job.session_id)
+        else:
+            error = JobCancelledError(
+                f"job {job.job_id} was cancelled while running", job_id=job.job_id, reason="cancelled"
+            )
+            if job.finish(JobStatus.CANCELLED, trio.current_time(), error=error):
+                self._log.info("job.cancelled", while_running=True, job_id=job.job_id, session_id=job.session_id)
+
+    def _settle(self, job: JobRecord, session: Claimant | None) -> None:
+        job.cancel_scope = None
+        self._running.discard(job)
+        if session is not None:
+            self._session_jobs_running -= 1
+            session.job_finished(job)
+        self._pump()
+        self._idle.unpark_all()
+
+
+@final
+class _Executor:
+    """A long-lived task of a scheduler that runs its jobs one at a time."""
+
+    __slots__ = ("next", "scope", "task", "waiting")
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.task: trio.lowlevel.Task | None = None
+        self.waiting = False
+        self.next: tuple[JobRecord, Claimant | None] | None = None

@@ -49,11 +49,26 @@ if TYPE_CHECKING:
 __all__ = ["SessionActor", "SessionState", "new_id", "status_text"]
 
 _log = structlog.get_logger("qmux")
+#: messages an actor handles back to back before it lets other tasks run
+_BURST = 64
+
+
+_ID_BYTES = 10
+_id_pool = b""
+_id_at = 0
 
 
 def new_id() -> str:
-    """A fresh 20-character id, unguessable (ids double as capabilities over HTTP)."""
-    return secrets.token_hex(10)
+    """A fresh 20-character id, unguessable (ids double as capabilities over HTTP).
+
+    The bytes come from the OS's CSPRNG like `secrets.token_hex`, fetched 4 KiB at a time: one
+    system call per 400 ids instead of one per id.
+    """
+    global _id_pool, _id_at
+    if _id_at + _ID_BYTES > len(_id_pool):
+        _id_pool, _id_at = secrets.token_bytes(4096), 0
+    start, _id_at = _id_at, _id_at + _ID_BYTES
+    return _id_pool[start:_id_at].hex()
 
 
 class SessionState(enum.Enum):
@@ -209,6 +224,8 @@ class SessionActor:
         self._send, self._inbox = trio.open_memory_channel[tuple[_Message, _Reply | None]](math.inf)
         self._calls_waiting = 0
         self._ended = False
+        #: the cancel scope the actor waits in, while it waits: `_notice` moves its deadline
+        self._waiting: trio.CancelScope | None = None
         now = trio.current_time()
         self.opened_at = now
         self.started_at: float | None = None
@@ -267,10 +284,10 @@ class SessionActor:
     # -- what the scheduler calls (one-way) ------------------------------------------------
 
     def granted(self) -> None:
-        self._cast(Granted())
+        self._notice(Granted())
 
     def job_finished(self, job: JobRecord) -> None:
-        self._cast(JobFinished(job))
+        self._notice(JobFinished(job))
 
     # -- messaging ---------------------------------------------------------------------------
 
@@ -293,18 +310,56 @@ class SessionActor:
         else:
             self._send.send_nowait((message, None))
 
+    def _notice(self, message: Granted | JobFinished) -> None:
+        """Take in at once what the scheduler reports (the backend granted, a job ended).
+
+        These are facts, not requests: the actor learns them the moment they happen rather
+        than through its mailbox, so that its next job starts without a trip through Trio's
+        scheduler. Handlers are synchronous and the actor task is parked between messages, so
+        the message is still handled whole; then the actor's wait is moved to its new deadline,
+        or ended if the session has nothing left to do.
+        """
+        if self._ended:
+            self._handle(message)
+            return
+        try:
+            self._handle(message)
+        except Exception as exc:
+            self._crash(exc, None)
+        scope = self._waiting
+        if scope is None:
+            return  # the actor is not waiting: it reads its clocks at the top of its loop
+        if self.state is SessionState.CLOSED and not self._running:
+            scope.cancel()
+        else:
+            deadline = min(self._max_time_deadline, self._ittl_deadline, self._idle_deadline)
+            if deadline != scope.deadline:
+                scope.deadline = deadline
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The actor's life: handle messages and deadlines until closed with nothing running."""
         task_status.started()
         reply: _Reply | None = None
+        burst = 0
         try:
             while True:
                 self._on_deadlines()
                 if self.state is SessionState.CLOSED and not self._running:
                     break
                 received: tuple[_Message, _Reply | None] | None = None
-                with trio.move_on_at(min(self._max_time_deadline, self._ittl_deadline, self._idle_deadline)):
-                    received = await self._inbox.receive()
+                if burst < _BURST:  # handle what is already waiting without a trip through the scheduler
+                    try:
+                        received = self._inbox.receive_nowait()
+                        burst += 1
+                    except trio.WouldBlock:
+                        pass
+                if received is None:
+                    burst = 0
+                    with trio.move_on_at(
+                        min(self._max_time_deadline, self._ittl_deadline, self._idle_deadline)
+                    ) as self._waiting:
+                        received = await self._inbox.receive()
+                    self._waiting = None
                 if received is None:
                     continue  # a clock ran out: the top of the loop acts on it
                 message, reply = received
