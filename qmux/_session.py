@@ -294,6 +294,23 @@ class SessionActor:
     async def _call(self, message: _Message) -> object:
         if self._ended:  # the actor is gone: its final state answers at once
             return self._handle(message)
+        if self._waiting is not None and not self._calls_waiting:
+            # The actor is parked on an empty mailbox: handling the message here, whole and at
+            # once, is what it would do next, without two trips through Trio's scheduler.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if self._waiting is not None and not self._calls_waiting and not self._ended:
+                try:
+                    value = self._handle(message)
+                except (SessionClosedError, CapacityError, JobError):
+                    self._rearm()
+                    raise  # a refusal is this caller's answer
+                except Exception as exc:
+                    self._crash(exc, None)  # a bug: the session crashes, as it would in its own task
+                    self._rearm()
+                    raise self._closed_error(ClosedReason.CRASHED) from exc
+                self._rearm()
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return value
         if self._calls_waiting >= self._max_mailbox:
             raise CapacityError(
                 f"session {self.session_id} has {self._calls_waiting} requests waiting, its mailbox limit; "
@@ -326,6 +343,10 @@ class SessionActor:
             self._handle(message)
         except Exception as exc:
             self._crash(exc, None)
+        self._rearm()
+
+    def _rearm(self) -> None:
+        """After a message handled outside the actor's task: move its wait to the new deadline, or end it."""
         scope = self._waiting
         if scope is None:
             return  # the actor is not waiting: it reads its clocks at the top of its loop

@@ -146,13 +146,33 @@ async def test_bounded_mailbox_refuses_callers_past_the_limit(autojump_clock: Cl
 
     async with qmux.open_service([qpu("a")], settings=settings) as service:
         session = qmux.Session(service=service, backend="a")
-        await trio.sleep(0.1)  # the actor is parked on its mailbox
+        await trio.sleep(0.1)
+        # A parked actor's caller is answered at once, in its own task; messages queue only while
+        # the actor is awake. Mark it awake, as it is between a wake-up and its next wait:
+        _actor(session)._waiting = None
         async with trio.open_nursery() as nursery:
             for _ in range(5):  # all five run before the actor does: two fit, three are refused
                 nursery.start_soon(ask, session)
         await session.close()
     assert (len(answered), len(refused)) == (2, 3)
     assert "mailbox limit" in str(refused[0])
+
+
+async def test_a_parked_actors_callers_are_answered_in_order_without_queueing(autojump_clock: Clock) -> None:
+    settings = qmux.ServiceSettings(max_mailbox=1)
+    async with qmux.open_service([qpu("a")], settings=settings) as service:
+        session = qmux.Session(service=service, backend="a")
+        await trio.sleep(0.1)
+        statuses: list[str] = []
+        async with trio.open_nursery() as nursery:
+            for _ in range(20):  # far past the mailbox limit, yet none waits in the mailbox
+                nursery.start_soon(lambda: _collect(session, statuses))
+        assert statuses == ["Pending"] * 20
+        await session.close()
+
+
+async def _collect(session: qmux.Session, into: list[str]) -> None:
+    into.append(await session.status())
 
 
 @pytest.mark.parametrize(
