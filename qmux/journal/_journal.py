@@ -54,22 +54,36 @@ class Journal:
     def __init__(self, store: JournalStore, clock: WallClock) -> None:
         self.store = store
         self._clock = clock
-        self._sessions: dict[str, SessionRow] = {}
-        self._jobs: dict[str, JobRow] = {}
+        #: what changed since the last batch: rows are made once per batch, from the latest state
+        self._sessions: dict[str, SessionActor] = {}
+        self._jobs: dict[str, JobRecord] = {}
         self._ticket = Ticket()
         self._pending = trio.Event()
         self._limiter = trio.CapacityLimiter(1)
         self._idle = trio.Event()
         self._idle.set()
+        #: Trio time plus this is POSIX seconds: float arithmetic, several times per row
+        self._epoch = clock.wall_epoch.timestamp() - clock.trio_epoch
+
+    def _posix(self, trio_time: float) -> float:
+        return trio_time + self._epoch
 
     def wall(self, trio_time: float | None) -> float | None:
-        return None if trio_time is None else self._clock.at(trio_time).timestamp()
+        return None if trio_time is None else trio_time + self._epoch
 
-    # -- recording (synchronous) ---------------------------------------------------------------
+    # -- recording (synchronous, cheap: the row is made when the batch is written) ---------------
 
     def session_changed(self, actor: SessionActor) -> Ticket:
-        wall = self.wall
-        self._sessions[actor.session_id] = SessionRow(
+        self._sessions[actor.session_id] = actor
+        return self._buffered()
+
+    def job_changed(self, job: JobRecord) -> Ticket:
+        self._jobs[job.job_id] = job
+        return self._buffered()
+
+    def _session_row(self, actor: SessionActor) -> SessionRow:
+        wall, posix = self.wall, self._posix
+        return SessionRow(
             session_id=actor.session_id,
             backend=actor.backend_name,
             max_time=actor.max_time,
@@ -78,25 +92,24 @@ class Journal:
             accepting_jobs=actor.accepting_jobs,
             closed_reason=actor.closed_reason.value if actor.closed_reason else None,
             root_job_id=actor.root_job_id,
-            opened_at=self._clock.at(actor.opened_at).timestamp(),
+            opened_at=posix(actor.opened_at),
             started_at=wall(actor.started_at),
             activated_at=wall(actor.activated_at),
             deactivated_at=wall(actor.deactivated_at),
             closed_at=wall(actor.closed_at),
             last_job_started=wall(actor.last_job_started),
             last_job_completed=wall(actor.last_job_completed),
-            timestamps=tuple((status, self._clock.at(at).timestamp()) for status, at in actor.timestamps),
+            timestamps=tuple((status, posix(at)) for status, at in actor.timestamps),
             owner=actor.owner,
         )
-        return self._buffered()
 
-    def job_changed(self, job: JobRecord) -> Ticket:
+    def _job_row(self, job: JobRecord) -> JobRow:
         error = None
         if job.error is not None:
             kind = "cancelled" if isinstance(job.error, JobCancelledError) else "failed"
             error = ErrorRow(kind, str(job.error), job.error.reason)
         request = job.request
-        self._jobs[job.job_id] = JobRow(
+        return JobRow(
             job_id=job.job_id,
             session_id=request.session_id,
             backend=job.backend_name,
@@ -104,14 +117,13 @@ class Journal:
             inputs=request.inputs,
             options=dict(request.options),
             status=job.status.value,
-            created_at=self._clock.at(job.created_at).timestamp(),
+            created_at=self._posix(job.created_at),
             started_at=self.wall(job.started_at),
             finished_at=self.wall(job.finished_at),
             value=job.value,
             error=error,
             owner=job.owner,
         )
-        return self._buffered()
 
     def _buffered(self) -> Ticket:
         self._pending.set()
@@ -129,7 +141,9 @@ class Journal:
     async def _write_batch(self) -> None:
         self._pending = trio.Event()
         self._idle = trio.Event()
-        sessions, jobs, ticket = list(self._sessions.values()), list(self._jobs.values()), self._ticket
+        sessions = [self._session_row(actor) for actor in self._sessions.values()]
+        jobs = [self._job_row(job) for job in self._jobs.values()]
+        ticket = self._ticket
         self._sessions, self._jobs, self._ticket = {}, {}, Ticket()
         error: StorageError | None = None
         try:

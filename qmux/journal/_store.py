@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, final
 
@@ -103,13 +103,17 @@ class SQLiteStore:
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", session_rows)
-                # the first seq of a job is kept, so that queued jobs come back in arrival order
-                self._db.executemany(
-                    "INSERT INTO jobs VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
-                    "SET finished = excluded.finished, row = excluded.row",
-                    job_rows,
-                )
+                for chunk in _chunks(session_rows):
+                    self._db.execute(
+                        f"INSERT OR REPLACE INTO sessions VALUES {_placeholders(len(chunk), 3)}", _flat(chunk)
+                    )
+                for chunk in _chunks(job_rows):
+                    # the first seq of a job is kept, so that queued jobs come back in arrival order
+                    self._db.execute(
+                        f"INSERT INTO jobs VALUES {_placeholders(len(chunk), 4)} ON CONFLICT (id) DO UPDATE "
+                        "SET finished = excluded.finished, row = excluded.row",
+                        _flat(chunk),
+                    )
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write the journal {str(self.path)!r}: {exc}") from exc
 
@@ -129,3 +133,22 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+# One statement per few hundred rows rather than one per row: Python's sqlite3 releases the GIL
+# around every statement step, and each step's return then waits for the event loop's thread.
+_ROWS_PER_STATEMENT = 500
+
+
+def _chunks(rows: Sequence[tuple[object, ...]]) -> Iterator[Sequence[tuple[object, ...]]]:
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        yield rows[start : start + _ROWS_PER_STATEMENT]
+
+
+def _placeholders(rows: int, columns: int) -> str:
+    row = "(" + ", ".join("?" * columns) + ")"
+    return ", ".join([row] * rows)
+
+
+def _flat(rows: Sequence[tuple[object, ...]]) -> list[object]:
+    return [value for row in rows for value in row]
