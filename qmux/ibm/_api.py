@@ -36,7 +36,6 @@ from .._errors import (
     JobError,
     JobNotFoundError,
     QmuxError,
-    ServiceClosedError,
     SessionNotFoundError,
 )
 from .._handles import Session
@@ -217,25 +216,16 @@ class IbmApi:
         _log.info("ibm.session_opened", session_id=port.session_id, tenant=request.tenant, backend=body.backend)
         return Reply.json(200, session_document(await port.details()))
 
+    # The session routes have the same shapes on both APIs: the native handlers serve them.
+
     async def get_session(self, request: Request) -> Reply:
-        session = await self._session(request.tenant, request.params["session_id"])
-        return Reply.json(200, session_document(await session.details()))
+        return await self.native.get_session(request)
 
     async def close_session(self, request: Request) -> Reply:
-        body: UpdateSession = request.body
-        session = await self._session(request.tenant, request.params["session_id"])
-        if body.accepting_jobs:
-            raise InvalidInputError(
-                'a session cannot start accepting jobs again; the one change allowed is {"accepting_jobs": false}, '
-                "which closes it (SPEC S12)"
-            )
-        await session.close()
-        return Reply.empty()
+        return await self.native.update_session(request)
 
     async def cancel_session(self, request: Request) -> Reply:
-        session = await self._session(request.tenant, request.params["session_id"])
-        await session.cancel()
-        return Reply.empty()
+        return await self.native.cancel_session(request)
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -379,20 +369,14 @@ class IbmApi:
         )
 
     def _refuse_new_work(self) -> None:
-        if self.native.stopping:
-            raise ServiceClosedError("the server is shutting down and accepts no new sessions or jobs")
+        self.native._refuse_new_work()
 
     async def _session(self, tenant: str, session_id: str) -> Session:
-        """The tenant's session (its owner tag says so), else a 404."""
-        if self.service.session_owner(session_id) != tenant:
-            raise SessionNotFoundError(f"no session with id {session_id!r}")
-        return await self.service.session(session_id)
+        """The tenant's session (its owner tag says so), else the 404 of an unknown id."""
+        return await self.native._session(tenant, session_id)
 
     async def _job(self, tenant: str, job_id: str) -> Job:
-        """The tenant's job, else the same 404 as for an id that never existed: two dictionary lookups."""
-        if self.service.job_owner(job_id) != tenant:
-            raise JobNotFoundError(f"no job with id {job_id!r}")
-        return await self.service.job(job_id)
+        return await self.native._job(tenant, job_id)
 
     async def _session_exists(self, session_id: str) -> bool:
         try:
