@@ -31,11 +31,22 @@ import msgspec
 import structlog
 import trio
 
-from .._errors import AuthenticationError, InvalidInputError, NotFoundError, QmuxError, ServiceClosedError
+from .._errors import AuthenticationError, InvalidInputError, QmuxError, ServiceClosedError
 from .._service import Service
 from ..server._app import QmuxApp
 from ..server._auth import Tenant
-from ..server._http import HttpError, Receive, Reply, Request, Route, Scope, Send, check_content_length, read_body
+from ..server._http import (
+    HttpError,
+    Receive,
+    Reply,
+    Request,
+    Route,
+    Scope,
+    Send,
+    check_content_length,
+    find_route,
+    read_body,
+)
 from . import _codec
 from ._api import API_PREFIX, IAM_PATH, ROUTES, IbmApi
 from ._auth import IamTokens
@@ -119,26 +130,11 @@ class IbmApp:
         )
 
     def _route(self, scope: Scope) -> tuple[Route, dict[str, str]]:
-        method, path = scope["method"], scope["path"]
-        allowed: list[str] = []
-        for route in self.routes:
-            params = route.match(path)
-            if params is None:
-                continue
-            if route.method == method or (method == "HEAD" and route.method == "GET"):
-                return route, params
-            allowed.append(route.method)
-        if allowed:
-            raise HttpError(
-                405,
-                InvalidInputError(f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}"),
-                code="method_not_allowed",
-                headers={"allow": ", ".join(allowed)},
-            )
-        raise HttpError(
-            404,
-            NotFoundError(f"no route {path!r}: qmux serves the part of IBM's Runtime API that qiskit-ibm-runtime uses"),
-            code="route_not_found",
+        return find_route(
+            self.routes,
+            scope["method"],
+            scope["path"],
+            unknown="qmux serves the part of IBM's Runtime API that qiskit-ibm-runtime uses",
         )
 
     def _authenticate(self, route: Route, scope: Scope) -> str | None:

@@ -21,12 +21,23 @@ import msgspec
 import structlog
 import trio
 
-from .._errors import AuthenticationError, CapacityError, InvalidInputError, NotFoundError, QmuxError
+from .._errors import AuthenticationError, CapacityError, InvalidInputError, QmuxError
 from .._service import Service
 from ._api import ROUTES, Api
 from ._auth import Tenant, TokenAuth
 from ._config import ServerSettings
-from ._http import HttpError, Receive, Reply, Request, Route, Scope, Send, check_content_length, read_body
+from ._http import (
+    HttpError,
+    Receive,
+    Reply,
+    Request,
+    Route,
+    Scope,
+    Send,
+    check_content_length,
+    find_route,
+    read_body,
+)
 from ._openapi import PENDING_JOBS_HEADER
 
 __all__ = ["QmuxApp", "create_app"]
@@ -83,23 +94,7 @@ class QmuxApp:
     # -- the steps ---------------------------------------------------------------------------
 
     def _route(self, scope: Scope) -> tuple[Route, dict[str, str]]:
-        method, path = scope["method"], scope["path"]
-        allowed: list[str] = []
-        for route in self.routes:
-            params = route.match(path)
-            if params is None:
-                continue
-            if route.method == method or (method == "HEAD" and route.method == "GET"):
-                return route, params
-            allowed.append(route.method)
-        if allowed:
-            raise HttpError(
-                405,
-                InvalidInputError(f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}"),
-                code="method_not_allowed",
-                headers={"allow": ", ".join(allowed)},
-            )
-        raise HttpError(404, NotFoundError(f"no route {path!r}; see /openapi.json"), code="route_not_found")
+        return find_route(self.routes, scope["method"], scope["path"], unknown="see /openapi.json")
 
     def _authenticate(self, route: Route, scope: Scope) -> str | None:
         if route.public:

@@ -8,13 +8,13 @@ the two are one table.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Final, final
 
 import msgspec
 from attrs import field, frozen
 
-from .._errors import InvalidInputError, QmuxError
+from .._errors import InvalidInputError, NotFoundError, QmuxError
 from .._wire import error_status, error_to_wire
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Scope",
     "Send",
     "check_content_length",
+    "find_route",
     "read_body",
 ]
 
@@ -157,3 +158,24 @@ def check_content_length(announced: str | None, limit: int) -> None:
         raise HttpError(400, InvalidInputError("Content-Length is not a number"), code="malformed_header")
     if int(announced) > limit:
         raise _too_large(limit)
+
+
+def find_route(routes: Sequence[Route], method: str, path: str, *, unknown: str) -> tuple[Route, dict[str, str]]:
+    """The route serving ``method path`` and its path parameters; else a 405 naming what is allowed,
+    or a 404 that says `unknown`. HEAD is served by the GET route."""
+    allowed: list[str] = []
+    for route in routes:
+        params = route.match(path)
+        if params is None:
+            continue
+        if route.method == method or (method == "HEAD" and route.method == "GET"):
+            return route, params
+        allowed.append(route.method)
+    if allowed:
+        raise HttpError(
+            405,
+            InvalidInputError(f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}"),
+            code="method_not_allowed",
+            headers={"allow": ", ".join(allowed)},
+        )
+    raise HttpError(404, NotFoundError(f"no route {path!r}: {unknown}"), code="route_not_found")
