@@ -34,6 +34,7 @@ from ._errors import (
     JobCancelledError,
     JobError,
     JobFailedError,
+    QmuxError,
     SessionClosedError,
     SessionCrashedError,
     StorageError,
@@ -150,9 +151,9 @@ class _Reply:
     def __init__(self) -> None:
         self._event = trio.Event()
         self.value: object = None
-        self.error: BaseException | None = None
+        self.error: QmuxError | None = None
 
-    def send(self, value: object = None, error: BaseException | None = None) -> None:
+    def send(self, value: object = None, error: QmuxError | None = None) -> None:
         self.value, self.error = value, error
         self._event.set()
 
@@ -300,15 +301,9 @@ class SessionActor:
             await trio.lowlevel.checkpoint_if_cancelled()
             if self._waiting is not None and not self._calls_waiting and not self._ended:
                 try:
-                    value = self._handle(message)
-                except (SessionClosedError, CapacityError, JobError):
+                    value = self._serve(message)
+                finally:
                     self._rearm()
-                    raise  # a refusal is this caller's answer
-                except Exception as exc:
-                    self._crash(exc, None)  # a bug: the session crashes, as it would in its own task
-                    self._rearm()
-                    raise self._closed_error(ClosedReason.CRASHED) from exc
-                self._rearm()
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return value
         if self._calls_waiting >= self._max_mailbox:
@@ -342,7 +337,7 @@ class SessionActor:
         try:
             self._handle(message)
         except Exception as exc:
-            self._crash(exc, None)
+            self._crash(exc)
         self._rearm()
 
     def _rearm(self) -> None:
@@ -360,7 +355,6 @@ class SessionActor:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The actor's life: handle messages and deadlines until closed with nothing running."""
         task_status.started()
-        reply: _Reply | None = None
         burst = 0
         try:
             while True:
@@ -387,22 +381,30 @@ class SessionActor:
                 if reply is not None:
                     self._calls_waiting -= 1
                 self._answer(message, reply)
-                reply = None
-        except Exception as exc:
-            self._crash(exc, reply)
+        except Exception as exc:  # a bug outside any one message (the clocks): the session crashes
+            self._crash(exc)
         finally:
             self._end()
 
     def _answer(self, message: _Message, reply: _Reply | None) -> None:
         try:
-            value = self._handle(message)
-        except (SessionClosedError, CapacityError, JobError) as refusal:  # an answer, not a crash
-            if reply is None:
-                raise
-            reply.send(error=refusal)
+            value = self._serve(message)
+        except QmuxError as error:  # a refusal, or the crash error
+            if reply is not None:
+                reply.send(error=error)
         else:
             if reply is not None:
                 reply.send(value)
+
+    def _serve(self, message: _Message) -> object:
+        """Handle one message: its value, or the refusal it raises. A bug crashes the session
+        (its jobs and callers fail, the others go on) and raises the crash error instead."""
+        try:
+            return self._handle(message)
+        except (SessionClosedError, CapacityError, JobError):  # an answer, not a crash
+            raise
+        except Exception as exc:
+            raise self._crash(exc) from exc
 
     def _end(self) -> None:
         """The actor task is returning: settle every job and every caller still waiting."""
@@ -421,13 +423,15 @@ class SessionActor:
         self._on_ended(self)
         self._log.debug("session.actor_ended")
 
-    def _crash(self, exc: Exception, reply: _Reply | None) -> None:
-        """A bug in the actor: fail this session's jobs and callers, leave the others alone."""
+    def _crash(self, exc: Exception) -> SessionCrashedError:
+        """A bug in the actor: fail this session's jobs and callers, leave the others alone.
+
+        Returns the error that the call which met the bug answers with.
+        """
         self._log.error("session.crashed", exc_info=exc)
         error = self._closed_error(ClosedReason.CRASHED)
+        assert isinstance(error, SessionCrashedError)
         error.__cause__ = exc
-        if reply is not None:
-            reply.send(error=error)
         now = trio.current_time()
         for job in list(self._running):
             job.finish(JobStatus.ERROR, now, error=_job_failed(job, str(error), "session_crashed"))
@@ -435,6 +439,7 @@ class SessionActor:
                 job.cancel_scope.cancel()
         self._running.clear()
         self._terminate(ClosedReason.CRASHED)
+        return error
 
     # -- handlers (synchronous: one message is handled whole) -------------------------------
 

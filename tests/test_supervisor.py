@@ -241,3 +241,22 @@ async def test_a_front_door_may_open_a_session_under_a_proposed_id(autojump_cloc
             with pytest.raises(qmux.InvalidInputError, match="session_id="):
                 service.open_session_port("a", session_id=bad)
         await port.close()
+
+
+async def test_J4_a_crash_met_through_the_mailbox_fails_the_caller_and_the_session(autojump_clock: Clock) -> None:
+    async with qmux.open_service([qpu("a")]) as service:
+        doomed = qmux.Session(service=service, backend="a")
+        queued = await doomed.run("script", job(10))
+        await trio.sleep(1)
+
+        def explode() -> None:
+            raise RuntimeError("bug in the actor")
+
+        actor = _actor(doomed)
+        actor._on_close = explode  # type: ignore[method-assign]
+        actor._waiting = None  # as if awake: the call goes through the mailbox, not the caller's task
+        with pytest.raises(qmux.SessionCrashedError, match="crashed"):
+            await doomed.close()
+        with pytest.raises(qmux.JobFailedError, match="crashed"):
+            await queued.result()
+        assert await doomed.status() == "Closed"
