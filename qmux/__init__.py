@@ -10,35 +10,42 @@ Open a service, open sessions on its backends, run jobs in them::
 
 from __future__ import annotations
 
-from ._backend import Backend, BackendConfig, JobRequest
-from ._duration import format_duration, parse_duration
-from ._errors import (
+from ._core import (
     AuthenticationError,
+    Backend,
+    BackendConfig,
+    BackendHandle,
     BackendNotFoundError,
     BackendUnavailableError,
     CapacityError,
     ClosedReason,
     InvalidInputError,
+    Job,
     JobCancelledError,
     JobError,
     JobFailedError,
     JobNotFoundError,
+    JobRequest,
+    JobStatus,
     NotFoundError,
     QiskitNotInstalledError,
     QmuxError,
+    Service,
     ServiceClosedError,
+    ServiceSettings,
+    Session,
     SessionClosedError,
     SessionCrashedError,
     SessionNotFoundError,
     StorageError,
+    current_session,
+    format_duration,
+    parse_duration,
 )
-from ._handles import BackendHandle, Session, current_session
-from ._jobs import Job, JobStatus
+from ._open import open_service
 from ._remote import RemoteService, connect
-from ._service import Service, ServiceSettings, open_service
+from ._version import __version__ as __version__
 from .primitives import Estimator, Sampler
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationError",

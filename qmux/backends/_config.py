@@ -28,9 +28,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._backend import BackendConfig
-from .._duration import parse_duration
-from .._errors import InvalidInputError
+from .._core import BackendConfig, InvalidInputError, parse_duration
 from ._local import LocalBackend
 
 __all__ = ["backends_from_mapping", "load_backends"]

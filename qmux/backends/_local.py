@@ -24,9 +24,7 @@ from typing import final
 import trio
 from attrs import Attribute, define, field, validators
 
-from .._backend import BackendConfig, JobRequest
-from .._errors import InvalidInputError
-from .._validate import non_negative_seconds, positive_int
+from .._core import BackendConfig, InvalidInputError, JobRequest, non_negative_seconds, positive_int
 from ..primitives._qiskit import require_qiskit
 
 __all__ = ["LocalBackend", "Program", "default_backends"]

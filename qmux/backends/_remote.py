@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, final
 import httpx
 import trio
 
-from .._backend import BackendConfig, JobRequest
-from .._errors import BackendUnavailableError
+from .._core import BackendConfig, BackendUnavailableError, JobRequest
 
 if TYPE_CHECKING:
-    from .._remote import RemoteService
+    from .._remote._client import RemoteService
 
 __all__ = ["RemoteBackend"]
 
@@ -62,7 +61,7 @@ class RemoteBackend:
         return self._config
 
     async def __aenter__(self) -> RemoteBackend:
-        from .._remote import connect
+        from .._remote._client import connect
 
         service = await self._stack.enter_async_context(
             connect(

@@ -29,18 +29,19 @@ import structlog
 import trio
 from attrs import frozen
 
-from .._clock import wall_now
-from .._errors import (
+from .._core import (
     BackendNotFoundError,
     InvalidInputError,
+    Job,
     JobError,
     JobNotFoundError,
+    JobStatus,
     QmuxError,
+    Service,
+    Session,
     SessionNotFoundError,
+    wall_now,
 )
-from .._handles import Session
-from .._jobs import Job, JobStatus
-from .._service import Service
 from ..server._api import Api, session_document
 from ..server._http import HttpError, Reply, Request, Route
 from ..server._schemas import SessionDocument
@@ -404,7 +405,7 @@ def _instant(text: str | None, name: str) -> dt.datetime | None:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 

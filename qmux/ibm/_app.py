@@ -31,8 +31,7 @@ import msgspec
 import structlog
 import trio
 
-from .._errors import AuthenticationError, InvalidInputError, QmuxError, ServiceClosedError
-from .._service import Service
+from .._core import AuthenticationError, InvalidInputError, QmuxError, Service, ServiceClosedError
 from ..server._app import QmuxApp
 from ..server._auth import Tenant
 from ..server._http import (

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import itertools
 
-from .._handles import BackendHandle
+from .._core import BackendHandle
 from ..server._schemas import BackendStatus
 from ._schemas import BackendConfiguration, Device, DeviceStatus
 

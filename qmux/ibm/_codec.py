@@ -24,7 +24,7 @@ import json
 from typing import Any, Final
 
 from .. import _wire
-from .._errors import QiskitNotInstalledError, QmuxError
+from .._core import QiskitNotInstalledError, QmuxError
 
 __all__ = ["INSTALL_HINT", "decode_params", "encode_result", "require_ibm_runtime"]
 

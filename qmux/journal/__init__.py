@@ -1,13 +1,13 @@
-"""The journal: every accepted session and job, durable before it is acknowledged.
+"""Journal stores: where a service keeps every accepted session and job, durable before it is acknowledged.
 
-``open_service(journal="qmux.db")`` keeps it in a SQLite file and recovers from it on start;
-any object with the `JournalStore` interface can stand in for SQLite.
+``open_service(journal="qmux.db")`` keeps them in a SQLite file and recovers from it on start;
+any object with the `JournalStore` interface can stand in for SQLite. Stores see only the core's
+snapshots (`SessionSnapshot`, `JobSnapshot`), never its actors.
 """
 
 from __future__ import annotations
 
-from ._journal import Journal, Ticket
-from ._rows import ErrorRow, JobRow, SessionRow
-from ._store import JournalStore, MemoryStore, SQLiteStore
+from .._core import ErrorSnapshot, JobSnapshot, JournalStore, SessionSnapshot
+from ._store import MemoryStore, SQLiteStore
 
-__all__ = ["ErrorRow", "JobRow", "Journal", "JournalStore", "MemoryStore", "SQLiteStore", "SessionRow", "Ticket"]
+__all__ = ["ErrorSnapshot", "JobSnapshot", "JournalStore", "MemoryStore", "SQLiteStore", "SessionSnapshot"]

@@ -1,8 +1,8 @@
-"""The storage interface behind the journal, and the two stores qmux ships.
+"""The two stores qmux ships: SQLite (a journal file) and memory (tests).
 
-A store writes batches of rows atomically and loads what it holds. It knows nothing of sessions
-or Trio: that keeps it small enough for a shared PostgreSQL store to serve several qmux
-processes later. `blocking` tells the journal whether to call it from a worker thread.
+A store writes batches of snapshots atomically and loads what it holds (the `JournalStore`
+protocol of the core). It knows nothing of actors or Trio. `blocking` tells the journal whether
+to call it from a worker thread.
 """
 
 from __future__ import annotations
@@ -13,30 +13,13 @@ import pickle
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol, final
+from typing import final
 
 import attrs
 
-from .._errors import StorageError
-from ._rows import JobRow, SessionRow
+from .._core import JobSnapshot, SessionSnapshot, StorageError
 
-__all__ = ["JournalStore", "MemoryStore", "SQLiteStore"]
-
-
-class JournalStore(Protocol):
-    #: True when `write` does I/O that must not run on the event loop
-    @property
-    def blocking(self) -> bool: ...
-
-    def write(self, sessions: Sequence[SessionRow], jobs: Sequence[JobRow]) -> None:
-        """Store the rows, replacing earlier rows of the same ids, all or nothing."""
-        ...
-
-    def load(self, *, finished_jobs: int) -> tuple[list[SessionRow], list[JobRow]]:
-        """Sessions not closed, jobs not finished, and the `finished_jobs` newest finished jobs."""
-        ...
-
-    def close(self) -> None: ...
+__all__ = ["MemoryStore", "SQLiteStore"]
 
 
 @final
@@ -46,14 +29,14 @@ class MemoryStore:
     blocking = False
 
     def __init__(self) -> None:
-        self.sessions: dict[str, SessionRow] = {}
-        self.jobs: dict[str, JobRow] = {}
+        self.sessions: dict[str, SessionSnapshot] = {}
+        self.jobs: dict[str, JobSnapshot] = {}
 
-    def write(self, sessions: Sequence[SessionRow], jobs: Sequence[JobRow]) -> None:
+    def write(self, sessions: Sequence[SessionSnapshot], jobs: Sequence[JobSnapshot]) -> None:
         self.sessions.update((row.session_id, row) for row in sessions)
         self.jobs.update((row.job_id, row) for row in jobs)
 
-    def load(self, *, finished_jobs: int) -> tuple[list[SessionRow], list[JobRow]]:
+    def load(self, *, finished_jobs: int) -> tuple[list[SessionSnapshot], list[JobSnapshot]]:
         open_sessions = [row for row in self.sessions.values() if row.state != "closed"]
         unfinished = [row for row in self.jobs.values() if row.status in ("QUEUED", "RUNNING")]
         finished = [row for row in self.jobs.values() if row.status not in ("QUEUED", "RUNNING")]
@@ -93,7 +76,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the journal {str(self.path)!r}: {exc}") from exc
 
-    def write(self, sessions: Sequence[SessionRow], jobs: Sequence[JobRow]) -> None:
+    def write(self, sessions: Sequence[SessionSnapshot], jobs: Sequence[JobSnapshot]) -> None:
         try:
             session_rows = [(row.session_id, row.state, _dump(_SESSION_FIELDS(row))) for row in sessions]
             job_rows = []
@@ -120,10 +103,10 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write the journal {str(self.path)!r}: {exc}") from exc
 
-    def load(self, *, finished_jobs: int) -> tuple[list[SessionRow], list[JobRow]]:
+    def load(self, *, finished_jobs: int) -> tuple[list[SessionSnapshot], list[JobSnapshot]]:
         try:
             sessions = [
-                SessionRow(*pickle.loads(r))
+                SessionSnapshot(*pickle.loads(r))
                 for (r,) in self._db.execute("SELECT row FROM sessions WHERE state != 'closed'")
             ]
             unfinished = self._db.execute("SELECT row FROM jobs WHERE finished = 0 ORDER BY seq").fetchall()
@@ -133,7 +116,7 @@ class SQLiteStore:
             ).fetchall()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read the journal {str(self.path)!r}: {exc}") from exc
-        return sessions, [JobRow(*pickle.loads(r)) for (r,) in [*unfinished, *finished]]
+        return sessions, [JobSnapshot(*pickle.loads(r)) for (r,) in [*unfinished, *finished]]
 
     def close(self) -> None:
         self._db.close()
@@ -160,8 +143,8 @@ def _flat(rows: Sequence[tuple[object, ...]]) -> list[object]:
 
 # A row is stored as the tuple of its fields, in declaration order: pickling a plain tuple costs
 # a fraction of pickling the attrs instance, and the journal writes one per changed job per batch.
-_JOB_FIELDS = operator.attrgetter(*(field.name for field in attrs.fields(JobRow)))
-_SESSION_FIELDS = operator.attrgetter(*(field.name for field in attrs.fields(SessionRow)))
+_JOB_FIELDS = operator.attrgetter(*(field.name for field in attrs.fields(JobSnapshot)))
+_SESSION_FIELDS = operator.attrgetter(*(field.name for field in attrs.fields(SessionSnapshot)))
 
 
 def _dump(values: object) -> bytes:

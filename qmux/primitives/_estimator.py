@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import final
 
-from .._jobs import Job
+from .._core import Job
 from ._mode import Mode, resolve_mode, submit
 from ._qiskit import require_qiskit
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._errors import InvalidInputError
-from .._handles import BackendHandle, Session, current_session
-from .._jobs import Job
+from .._core import BackendHandle, InvalidInputError, Job, Session, current_session
 
 __all__ = ["Mode", "resolve_mode", "submit"]
 

@@ -37,7 +37,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.observables_array import ObservablesArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from .._errors import InvalidInputError
+from .._core import InvalidInputError
 
 __all__ = [
     "ESTIMATOR_FORMS",

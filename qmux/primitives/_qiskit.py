@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from .._errors import QiskitNotInstalledError
+from .._core import QiskitNotInstalledError
 
 __all__ = ["QiskitNotInstalledError", "require_qiskit"]
 

@@ -17,17 +17,19 @@ import structlog
 import trio
 
 from .. import _wire
-from .._errors import (
+from .._core import (
+    BackendHandle,
     InvalidInputError,
+    Job,
     JobError,
     JobNotFoundError,
+    JobStatus,
     QmuxError,
+    Service,
     ServiceClosedError,
+    Session,
     SessionNotFoundError,
 )
-from .._handles import BackendHandle, Session
-from .._jobs import Job, JobStatus
-from .._service import Service
 from ._config import ServerSettings
 from ._http import RAW_JSON, Reply, Request, Route
 from ._openapi import openapi_document
@@ -258,7 +260,7 @@ async def job_document(job: Job) -> JobDocument:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 

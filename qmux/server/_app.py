@@ -21,8 +21,7 @@ import msgspec
 import structlog
 import trio
 
-from .._errors import AuthenticationError, CapacityError, InvalidInputError, QmuxError
-from .._service import Service
+from .._core import AuthenticationError, CapacityError, InvalidInputError, QmuxError, Service
 from ._api import ROUTES, Api
 from ._auth import Tenant, TokenAuth
 from ._config import ServerSettings

@@ -18,7 +18,7 @@ from typing import final
 
 from attrs import field, frozen
 
-from .._errors import InvalidInputError
+from .._core import InvalidInputError
 
 __all__ = ["Tenant", "TokenAuth", "token_digest"]
 

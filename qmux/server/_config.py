@@ -38,10 +38,7 @@ from typing import Any, TypeVar, cast
 import attrs
 from attrs import field, frozen, validators
 
-from .._backend import Backend
-from .._errors import InvalidInputError
-from .._service import ServiceSettings
-from .._validate import positive_int, positive_seconds
+from .._core import Backend, InvalidInputError, ServiceSettings, positive_int, positive_seconds
 from ._auth import Tenant
 
 __all__ = ["ServerConfig", "ServerSettings", "config_from_mapping", "load_config"]

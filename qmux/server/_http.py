@@ -14,7 +14,7 @@ from typing import Any, Final, final
 import msgspec
 from attrs import field, frozen
 
-from .._errors import InvalidInputError, NotFoundError, QmuxError
+from .._core import InvalidInputError, NotFoundError, QmuxError
 from .._wire import error_status, error_to_wire
 
 __all__ = [

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import attrs
 import msgspec
 
-from .._backend import BackendConfig
+from .._core import BackendConfig
 
 __all__ = [
     "ID_PATTERN",

@@ -23,8 +23,8 @@ import hypercorn.trio
 import structlog
 import trio
 
-from .._errors import InvalidInputError
-from .._service import open_service
+from .._core import InvalidInputError
+from .._open import open_service
 from ._app import QmuxApp, create_app
 from ._auth import Tenant
 from ._config import ServerConfig, load_config

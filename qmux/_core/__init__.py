@@ -1,0 +1,119 @@
+"""qmux's core: the actor system, and nothing else.
+
+Everything here is plain Trio: session actors, backend schedulers and their executors, the
+supervisor, the journal's group commit and the snapshots it keeps, the handles users hold, the
+error tree and the validators. It imports only trio, attrs, structlog, outcome and the standard
+library (``tests/core/test_layers.py`` enforces that). The edges sit on top and reach the core
+through this module only: backends (``qmux.backends``), stores (``qmux.journal``), the wire and
+the remote client (``qmux._wire``, ``qmux._remote``), the HTTP front doors (``qmux._http``,
+``qmux.server``, ``qmux.ibm``), primitives, the CLI.
+"""
+
+from __future__ import annotations
+
+from ._backend import Backend, BackendConfig, JobRequest
+from ._checks import MODES, check_session_request, find_backend, pick_least_busy, session_max_time
+from ._duration import format_duration, parse_duration
+from ._errors import (
+    AuthenticationError,
+    BackendNotFoundError,
+    BackendUnavailableError,
+    CapacityError,
+    ClosedReason,
+    InvalidInputError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
+    JobNotFoundError,
+    NotFoundError,
+    QiskitNotInstalledError,
+    QmuxError,
+    ServiceClosedError,
+    SessionClosedError,
+    SessionCrashedError,
+    SessionNotFoundError,
+    StorageError,
+)
+from ._handles import BackendHandle, ServiceAPI, Session, SessionPort, current_session
+from ._ids import new_id
+from ._jobs import Job, JobPort, JobRecord, JobStatus
+from ._journal import Journal, JournalStore, Ticket
+from ._service import Service, run_service
+from ._session import SessionActor
+from ._session_state import SessionState, status_text
+from ._settings import ServiceSettings
+from ._snapshots import ErrorSnapshot, JobSnapshot, SessionSnapshot
+from ._time import WallClock, wall_now
+from ._validate import (
+    check_flag,
+    check_id,
+    check_options,
+    check_positive_int,
+    check_program_id,
+    non_negative_seconds,
+    positive_int,
+    positive_seconds,
+)
+
+__all__ = [
+    "MODES",
+    "AuthenticationError",
+    "Backend",
+    "BackendConfig",
+    "BackendHandle",
+    "BackendNotFoundError",
+    "BackendUnavailableError",
+    "CapacityError",
+    "ClosedReason",
+    "ErrorSnapshot",
+    "InvalidInputError",
+    "Job",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobPort",
+    "JobRecord",
+    "JobRequest",
+    "JobSnapshot",
+    "JobStatus",
+    "Journal",
+    "JournalStore",
+    "NotFoundError",
+    "QiskitNotInstalledError",
+    "QmuxError",
+    "Service",
+    "ServiceAPI",
+    "ServiceClosedError",
+    "ServiceSettings",
+    "Session",
+    "SessionActor",
+    "SessionClosedError",
+    "SessionCrashedError",
+    "SessionNotFoundError",
+    "SessionPort",
+    "SessionSnapshot",
+    "SessionState",
+    "StorageError",
+    "Ticket",
+    "WallClock",
+    "check_flag",
+    "check_id",
+    "check_options",
+    "check_positive_int",
+    "check_program_id",
+    "check_session_request",
+    "current_session",
+    "find_backend",
+    "format_duration",
+    "new_id",
+    "non_negative_seconds",
+    "parse_duration",
+    "pick_least_busy",
+    "positive_int",
+    "positive_seconds",
+    "run_service",
+    "session_max_time",
+    "status_text",
+    "wall_now",
+]

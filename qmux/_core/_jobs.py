@@ -1,0 +1,202 @@
+"""Jobs: their lifecycle, the record the core keeps, and the handle users hold."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol, final
+
+import trio
+from attrs import define, field
+
+from ._errors import JobCancelledError, JobError
+from ._snapshots import ErrorSnapshot, JobSnapshot
+
+if TYPE_CHECKING:
+    from ._backend import JobRequest
+    from ._journal import Ticket
+
+__all__ = ["Job", "JobPort", "JobRecord", "JobStatus"]
+
+
+class JobStatus(enum.Enum):
+    """A job's lifecycle (SPEC J1); the three last states are terminal (SPEC J4)."""
+
+    #: accepted, waiting for the backend (in its session's queue or the backend's line)
+    QUEUED = "QUEUED"
+    #: the backend is executing it
+    RUNNING = "RUNNING"
+    #: finished with a result
+    DONE = "DONE"
+    #: failed: the backend raised, or a session rule (max_time, root cancel, crash) failed it
+    ERROR = "ERROR"
+    #: cancelled, on its own or with its session
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED})
+
+
+@final
+@define(eq=False)
+class JobRecord:
+    """The core's record of one job. Only its owner (session actor or scheduler) moves it.
+
+    `finish` is the one way to a terminal state: it is idempotent, so that whichever party
+    ends a job first wins and every waiter is woken exactly once (SPEC J4).
+    """
+
+    request: JobRequest
+    backend_name: str
+    created_at: float
+    #: how `cancel()` reaches the job's owner: the session actor, or the scheduler in job mode
+    canceller: Callable[[JobRecord], Awaitable[None]]
+    status: JobStatus = JobStatus.QUEUED
+    started_at: float | None = None
+    finished_at: float | None = None
+    value: object = None
+    error: JobError | None = None
+    #: set while the backend executes it; cancelling it stops the job (SPEC J2)
+    cancel_scope: trio.CancelScope | None = None
+    #: who submitted it: an opaque tag a front door sets (the HTTP server's tenant), kept in the journal
+    owner: str | None = None
+    #: told of every change of status (the journal records it)
+    observer: Callable[[JobRecord], object] | None = None
+    #: the journal batch that makes its acceptance durable; the submitter waits on it
+    durable: Ticket | None = None
+    _done: trio.Event = field(factory=trio.Event)
+
+    @property
+    def job_id(self) -> str:
+        return self.request.job_id
+
+    @property
+    def session_id(self) -> str | None:
+        return self.request.session_id
+
+    @property
+    def program_id(self) -> str:
+        return self.request.program_id
+
+    def mark_running(self, now: float) -> None:
+        self.status = JobStatus.RUNNING
+        self.started_at = now
+        if self.observer is not None:
+            self.observer(self)
+
+    def finish(self, status: JobStatus, now: float, *, value: object = None, error: JobError | None = None) -> bool:
+        """Move to a terminal state and wake every waiter; ``False`` if it had already ended."""
+        if self.status.is_final:
+            return False
+        self.status = status
+        self.finished_at = now
+        self.value = value
+        self.error = error
+        self._done.set()
+        if self.observer is not None:
+            self.observer(self)
+        return True
+
+    async def wait(self) -> None:
+        await self._done.wait()
+
+    def snapshot(self, posix: Callable[[float], float]) -> JobSnapshot:
+        """What the journal keeps of this job (`posix` turns Trio times into POSIX seconds)."""
+        error = None
+        if self.error is not None:
+            kind = "cancelled" if isinstance(self.error, JobCancelledError) else "failed"
+            error = ErrorSnapshot(kind, str(self.error), self.error.reason)
+        request = self.request
+        return JobSnapshot(
+            job_id=request.job_id,
+            session_id=request.session_id,
+            backend=self.backend_name,
+            program_id=request.program_id,
+            inputs=request.inputs,
+            options=dict(request.options),
+            status=self.status.value,
+            created_at=posix(self.created_at),
+            started_at=None if self.started_at is None else posix(self.started_at),
+            finished_at=None if self.finished_at is None else posix(self.finished_at),
+            value=self.value,
+            error=error,
+            owner=self.owner,
+        )
+
+    # -- the JobPort protocol ------------------------------------------------------------------
+
+    async def get_status(self) -> str:
+        return self.status.value
+
+    async def get_result(self) -> Any:
+        await self._done.wait()
+        if self.error is not None:
+            raise self.error.with_traceback(None)
+        return self.value
+
+    async def cancel(self) -> None:
+        if not self.status.is_final:
+            await self.canceller(self)
+
+
+class JobPort(Protocol):
+    """What a `Job` handle talks to: a local record, or a remote job over HTTP."""
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def program_id(self) -> str: ...
+    @property
+    def backend_name(self) -> str: ...
+
+    async def get_status(self) -> str: ...
+    async def get_result(self) -> Any: ...
+    async def cancel(self) -> None: ...
+
+
+@final
+class Job:
+    """A handle on one submitted job (SPEC J1), the same for local and remote services."""
+
+    __slots__ = ("_port",)
+
+    def __init__(self, port: JobPort) -> None:
+        self._port = port
+
+    @property
+    def job_id(self) -> str:
+        return self._port.job_id
+
+    @property
+    def session_id(self) -> str | None:
+        """The session the job belongs to; ``None`` in job mode."""
+        return self._port.session_id
+
+    @property
+    def program_id(self) -> str:
+        return self._port.program_id
+
+    @property
+    def backend_name(self) -> str:
+        return self._port.backend_name
+
+    async def status(self) -> str:
+        """One of ``QUEUED``, ``RUNNING``, ``DONE``, ``ERROR``, ``CANCELLED``."""
+        return await self._port.get_status()
+
+    async def result(self) -> Any:
+        """Wait for the job to end; return its result or raise its `JobError`."""
+        return await self._port.get_result()
+
+    async def cancel(self) -> None:
+        """Remove a queued job, or stop a running one (SPEC J2); harmless once it ended (S16)."""
+        await self._port.cancel()
+
+    def __repr__(self) -> str:
+        return f"<qmux.Job {self.job_id} program={self.program_id!r} session={self.session_id}>"

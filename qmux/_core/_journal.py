@@ -1,0 +1,164 @@
+"""Durability: every session and job recorded as it changes, in batches, off the event loop.
+
+Recording is synchronous and cheap (the changed object goes into a buffer, the latest per id
+wins); one writer task takes a snapshot of each changed object per batch (`SessionSource`, `JobSource`) and
+hands the batch to a `JournalStore`, in a worker thread when the store blocks. The core knows
+stores only through that protocol: SQLite, memory and others live in ``qmux.journal``. Whoever
+must not answer before a row is durable (a job's submitter, SPEC J4's "accepted") waits on the
+`Ticket` of the batch that holds it: group commit, so many concurrent submitters share one sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, final
+
+import structlog
+import trio
+
+from ._errors import StorageError
+from ._snapshots import JobSnapshot, SessionSnapshot
+
+if TYPE_CHECKING:
+    from ._time import WallClock
+
+__all__ = ["JobSource", "Journal", "JournalStore", "SessionSource", "Ticket"]
+
+
+class SessionSource(Protocol):
+    """A session as the journal sees it: an id, and a snapshot of itself taken on demand."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    def snapshot(self, posix: Callable[[float], float]) -> SessionSnapshot:
+        """Its state now, with Trio times turned into POSIX seconds by `posix`."""
+        ...
+
+
+class JobSource(Protocol):
+    """A job as the journal sees it: an id, and a snapshot of itself taken on demand."""
+
+    @property
+    def job_id(self) -> str: ...
+
+    def snapshot(self, posix: Callable[[float], float]) -> JobSnapshot:
+        """Its state now, with Trio times turned into POSIX seconds by `posix`."""
+        ...
+
+
+class JournalStore(Protocol):
+    """Where snapshots are kept: a SQLite file, PostgreSQL, memory (see ``qmux.journal``)."""
+
+    #: True when `write` does I/O that must not run on the event loop
+    @property
+    def blocking(self) -> bool: ...
+
+    def write(self, sessions: Sequence[SessionSnapshot], jobs: Sequence[JobSnapshot]) -> None:
+        """Store the snapshots, replacing earlier ones of the same ids, all or nothing."""
+        ...
+
+    def load(self, *, finished_jobs: int) -> tuple[list[SessionSnapshot], list[JobSnapshot]]:
+        """Sessions not closed, jobs not finished, and the `finished_jobs` newest finished jobs."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_log = structlog.get_logger("qmux")
+
+
+@final
+class Ticket:
+    """The fate of one batch: wait on it to know your rows are durable, or why they are not."""
+
+    __slots__ = ("_written", "error")
+
+    def __init__(self) -> None:
+        self._written = trio.Event()
+        self.error: StorageError | None = None
+
+    def settle(self, error: StorageError | None) -> None:
+        self.error = error
+        self._written.set()
+
+    async def wait(self) -> None:
+        await self._written.wait()
+        if self.error is not None:
+            raise self.error
+
+
+@final
+class Journal:
+    """Buffers what changed and writes its snapshots to a `JournalStore` in batches (group commit)."""
+
+    def __init__(self, store: JournalStore, clock: WallClock) -> None:
+        self.store = store
+        self._clock = clock
+        #: what changed since the last batch: rows are made once per batch, from the latest state
+        self._sessions: dict[str, SessionSource] = {}
+        self._jobs: dict[str, JobSource] = {}
+        self._ticket = Ticket()
+        self._pending = trio.Event()
+        self._limiter = trio.CapacityLimiter(1)
+        self._idle = trio.Event()
+        self._idle.set()
+        #: Trio time plus this is POSIX seconds: float arithmetic, several times per row
+        self._epoch = clock.wall_epoch.timestamp() - clock.trio_epoch
+
+    def _posix(self, trio_time: float) -> float:
+        return trio_time + self._epoch
+
+    # -- recording (synchronous, cheap: the snapshot is taken when the batch is written) ---------
+
+    def session_changed(self, session: SessionSource) -> Ticket:
+        self._sessions[session.session_id] = session
+        return self._buffered()
+
+    def job_changed(self, job: JobSource) -> Ticket:
+        self._jobs[job.job_id] = job
+        return self._buffered()
+
+    def _buffered(self) -> Ticket:
+        self._pending.set()
+        return self._ticket
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The writer task: one batch at a time, whatever accumulated while the last was written."""
+        task_status.started()
+        while True:
+            await self._pending.wait()
+            await self._write_batch()
+
+    async def _write_batch(self) -> None:
+        self._pending = trio.Event()
+        self._idle = trio.Event()
+        posix = self._posix
+        sessions = [session.snapshot(posix) for session in self._sessions.values()]
+        jobs = [job.snapshot(posix) for job in self._jobs.values()]
+        ticket = self._ticket
+        self._sessions, self._jobs, self._ticket = {}, {}, Ticket()
+        error: StorageError | None = None
+        try:
+            with trio.CancelScope(shield=True):  # a batch, once begun, is settled: its waiters must wake
+                if self.store.blocking:
+                    await trio.to_thread.run_sync(self.store.write, sessions, jobs, limiter=self._limiter)
+                else:
+                    self.store.write(sessions, jobs)
+        except StorageError as exc:
+            error = exc
+            _log.error("journal.write_failed", error=str(exc), sessions=len(sessions), jobs=len(jobs))
+        except Exception as exc:  # a store's own failure is a storage failure, not a crash
+            error = StorageError(f"the journal store failed: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            _log.error("journal.write_failed", error=str(error), sessions=len(sessions), jobs=len(jobs))
+        ticket.settle(error)
+        self._idle.set()
+
+    async def flush(self) -> None:
+        """Write whatever is buffered now (used on shutdown, after the last state changes)."""
+        await self._idle.wait()
+        if self._sessions or self._jobs:
+            await self._write_batch()

@@ -1,0 +1,29 @@
+"""A service's limits and delays, with the validators that say what is allowed."""
+
+from __future__ import annotations
+
+from attrs import field, frozen
+
+from ._validate import non_negative_seconds, positive_int, positive_seconds
+
+__all__ = ["ServiceSettings"]
+
+
+@frozen
+class ServiceSettings:
+    """Limits and delays of a service. Every queue is bounded: past a limit, a clear refusal."""
+
+    #: a session that receives no job this long after opening closes itself (SPEC S19)
+    idle_open_timeout: float = field(default=1800.0, validator=positive_seconds)
+    #: on shutdown, how long sessions may drain before what is left is cancelled
+    shutdown_grace: float = field(default=10.0, validator=non_negative_seconds)
+    #: jobs one session may hold queued
+    max_queued_jobs_per_session: int = field(default=10_000, validator=positive_int)
+    #: requests waiting in one session's mailbox
+    max_mailbox: int = field(default=10_000, validator=positive_int)
+    #: job-mode jobs and waiting sessions in one backend's line
+    max_waiting_per_backend: int = field(default=1_000_000, validator=positive_int)
+    #: sessions open at once across the service
+    max_open_sessions: int = field(default=1_000_000, validator=positive_int)
+    #: finished jobs and sessions kept for lookup by id; the oldest go first
+    retain_finished: int = field(default=100_000, validator=positive_int)

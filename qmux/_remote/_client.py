@@ -1,0 +1,567 @@
+"""The remote client: ``qmux.connect(url, token=...)`` gives the same Python API as ``open_service()``.
+
+::
+
+    async with qmux.connect("http://127.0.0.1:8765", token=token) as service:
+        async with qmux.Session(service=service, backend="fake_sherbrooke") as session:
+            job = await session.run("echo", {"x": 1})
+            print(await job.result())
+
+`RemoteService` implements the `ServiceAPI` protocol that `Session`, `BackendHandle`, `Job`
+and the primitives are written against, so they work unchanged; errors come back as the same
+qmux exception types (`qmux._wire` maps them both ways).
+
+Three things the HTTP round trip changes, and how the client keeps the API the same:
+
+* ``backends()``, ``backend()`` and ``least_busy()`` are synchronous: the backend list is read at
+  connect; every answer of the server carries each backend's queue depth (a header), so
+  ``pending_jobs`` is as fresh as the last call; ``await service.refresh()`` reads all again.
+* ``Session(...)`` is a synchronous constructor: the client checks the request against the
+  backend's configuration at once (the same checks and errors as in process), proposes an
+  unguessable session id, and creates the session on the server in the background at once, in
+  the order sessions were opened. Every awaited call of the session waits for that creation
+  first and raises its error, if any (a refusal only the server can make, such as its
+  ``max_open_sessions``, so arrives at the first ``await`` rather than at ``Session(...)``).
+* ``job.result()`` waits without polling in a tight loop: a long poll
+  (``GET /jobs/{id}/results?wait=S``) holds each request until the job ends or S seconds pass.
+
+HTTP behaviour lives in the transport, as httpx recommends: `RetryTransport` retries idempotent
+requests on connection errors and on 502, 503 and 504, with capped exponential backoff.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import random
+import ssl
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Final, final
+
+import attrs
+import httpx
+import structlog
+import trio
+
+from .. import _wire
+from .._core import (
+    BackendConfig,
+    BackendHandle,
+    CapacityError,
+    InvalidInputError,
+    Job,
+    JobError,
+    QmuxError,
+    ServiceClosedError,
+    Session,
+    SessionState,
+    check_id,
+    check_options,
+    check_program_id,
+    check_session_request,
+    find_backend,
+    new_id,
+    pick_least_busy,
+    status_text,
+)
+
+__all__ = ["DEFAULT_URL", "RemoteJobPort", "RemoteService", "RemoteSessionPort", "RetryTransport", "connect"]
+
+_log = structlog.get_logger("qmux.remote")
+
+#: where ``qmux serve`` listens by default
+DEFAULT_URL: Final = "http://127.0.0.1:8765"
+#: request extension that marks a non-GET request as safe to send twice
+IDEMPOTENT: Final = "qmux.idempotent"
+_IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRY_STATUSES: Final = frozenset({502, 503, 504})
+_RETRY_ERRORS: Final = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+_STATUS_OF_STATE: Final = {word: status for status, word in _wire.JOB_STATES.items()}
+_DETAIL_OF_FIELD: Final = {wire: detail for detail, wire in _wire.SESSION_FIELDS.items()}
+
+
+@asynccontextmanager
+async def connect(
+    url: str | None = None,
+    *,
+    token: str | None = None,
+    timeout: float = 30.0,
+    retries: int = 3,
+    long_poll: float = 30.0,
+    max_connections: int = 100,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[RemoteService]:
+    """Connect to a ``qmux serve`` server for the duration of the ``async with`` block.
+
+    `url` defaults to ``$QMUX_URL``, else ``http://127.0.0.1:8765``; `token` to ``$QMUX_TOKEN``.
+    `timeout` bounds each request (connect, write, pool, and read beyond a long poll's wait);
+    `retries` is how many times an idempotent request is tried again; `long_poll` is how long
+    each result request may wait on the server. `transport` replaces the network (tests pass
+    ``httpx.ASGITransport(app)``); retries wrap it either way.
+
+    The server is asked for its backends at once, so a wrong URL or token fails here.
+    Leaving the block does not close the sessions opened through it: they live on the server
+    (close them, or use ``async with Session(...)``, which does).
+    """
+    base_url = url or os.environ.get("QMUX_URL") or DEFAULT_URL
+    token = token if token is not None else os.environ.get("QMUX_TOKEN")
+    if not token:
+        raise InvalidInputError("connect() needs token=... (or the QMUX_TOKEN environment variable)")
+    for name, value in (("timeout", timeout), ("long_poll", long_poll)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+            raise InvalidInputError(f"{name}={value!r} must be a positive number of seconds")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidInputError(f"retries={retries!r} must be a whole number, 0 or more")
+    inner = transport or httpx.AsyncHTTPTransport(
+        verify=_default_ssl_context(),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+    )
+    client = httpx.AsyncClient(
+        base_url=base_url,
+        transport=RetryTransport(inner, retries=retries),
+        headers={"authorization": f"Bearer {token}", "user-agent": f"qmux/{_version()}"},
+        timeout=httpx.Timeout(timeout),
+    )
+    body_error: BaseException | None = None
+    async with client, trio.open_nursery() as nursery:
+        service = RemoteService(client, url=base_url, timeout=timeout, long_poll=long_poll)
+        nursery.start_soon(service._create_sessions, name="qmux session creator")
+        try:
+            await service.refresh()
+            _log.debug("remote.connected", url=base_url, backends=[h.name for h in service.backends()])
+            yield service
+        except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
+            body_error = exc
+        finally:
+            service._close()
+            nursery.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error
+
+
+@final
+class RetryTransport(httpx.AsyncBaseTransport):
+    """Retries idempotent requests on connection errors and 502/503/504, with capped backoff.
+
+    A request is idempotent if its method is (GET, HEAD, OPTIONS, PUT, DELETE) or if it carries
+    the ``qmux.idempotent`` extension (qmux's close, cancel and create-with-an-id are safe to
+    repeat). Anything else is sent once: a POST that may have reached the server is never
+    sent twice behind the caller's back. ``Retry-After`` is honoured up to `max_backoff`.
+    """
+
+    def __init__(
+        self,
+        wrapped: httpx.AsyncBaseTransport,
+        *,
+        retries: int = 3,
+        backoff: float = 0.25,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._wrapped = wrapped
+        self._retries = retries
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        retryable = request.method in _IDEMPOTENT_METHODS or bool(request.extensions.get(IDEMPOTENT))
+        attempt = 0
+        while True:
+            delay = min(self._max_backoff, self._backoff * 2**attempt) * random.uniform(0.5, 1.0)
+            try:
+                response = await self._wrapped.handle_async_request(request)
+            except _RETRY_ERRORS as exc:
+                if not retryable or attempt >= self._retries:
+                    raise
+                _log.debug("remote.retry", method=request.method, url=str(request.url), error=type(exc).__name__)
+            else:
+                if not retryable or response.status_code not in _RETRY_STATUSES or attempt >= self._retries:
+                    return response
+                delay = _retry_after(response, default=delay, cap=self._max_backoff)
+                await response.aclose()
+                _log.debug("remote.retry", method=request.method, url=str(request.url), status=response.status_code)
+            attempt += 1
+            await trio.sleep(delay)
+
+    async def aclose(self) -> None:
+        await self._wrapped.aclose()
+
+
+def _retry_after(response: httpx.Response, *, default: float, cap: float) -> float:
+    value = response.headers.get("retry-after", "")
+    return min(float(value), cap) if value.isdigit() else default
+
+
+@final
+class RemoteService:
+    """A qmux service on the other end of HTTP; make one with `qmux.connect`.
+
+    It has the API of `qmux.Service` that handles use (the `ServiceAPI` protocol) plus
+    ``await session(id)`` and ``await refresh()``.
+    """
+
+    #: sessions waiting to be created on the server, at most (a bound, like every queue)
+    MAX_CREATING: Final = 10_000
+
+    def __init__(self, client: httpx.AsyncClient, *, url: str, timeout: float, long_poll: float) -> None:
+        self.url = url
+        self._client = client
+        self._timeout = timeout
+        self._long_poll = long_poll
+        self._handles: dict[str, BackendHandle] = {}
+        self._pending: dict[str, int] = {}
+        self._closed = False
+        self._to_create, self._creations = trio.open_memory_channel[tuple["RemoteSessionPort", dict[str, Any]]](
+            self.MAX_CREATING
+        )
+
+    # -- backends ----------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Read the backend list again: configurations and queue depths."""
+        document = await self._call("GET", "/backends", expect=(200,))
+        handles: dict[str, BackendHandle] = {}
+        known = attrs.fields_dict(BackendConfig)
+        try:
+            for device in document["devices"]:
+                name = str(device["name"])
+                config = BackendConfig(**{k: v for k, v in device["configuration"].items() if k in known})
+                handles[name] = BackendHandle(name, config, self, pending_jobs=self._pending_of(name))
+                self._pending[name] = int(device["queue_length"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _garbled("GET /backends", exc) from exc
+        self._handles = handles
+
+    def backends(self) -> list[BackendHandle]:
+        return list(self._handles.values())
+
+    def backend(self, name: str) -> BackendHandle:
+        return find_backend(self._handles, name)
+
+    def least_busy(
+        self, *, operational: bool = True, simulator: bool | None = False, min_num_qubits: int | None = None
+    ) -> BackendHandle:
+        """The matching backend with the fewest pending jobs (SPEC S6), as of the server's last answer."""
+        return pick_least_busy(
+            self._handles.values(), operational=operational, simulator=simulator, min_num_qubits=min_num_qubits
+        )
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def open_session_port(self, backend: str, *, max_time: object = None, mode: str = "dedicated") -> RemoteSessionPort:
+        """Check the request now (SPEC S1, S4), then create the session on the server in the background."""
+        self._check_open()
+        seconds = check_session_request(backend, self.backend(backend).config, max_time=max_time, mode=mode)
+        port = RemoteSessionPort(self, new_id(), backend)
+        body = {"id": port.session_id, "backend": backend, "max_ttl": seconds, "mode": mode}
+        try:
+            self._to_create.send_nowait((port, body))
+        except trio.WouldBlock:
+            raise CapacityError(
+                f"{self.MAX_CREATING} sessions are waiting to be created on {self.url}; wait for some first"
+            ) from None
+        return port
+
+    async def _create_sessions(self) -> None:
+        """Create sessions on the server one at a time, in the order they were opened.
+
+        One at a time, so that the server sees them in that order (a capacity limit refuses the
+        later one, as in process); each creation is one round trip.
+        """
+        async for port, body in self._creations:
+            await port._create(body)
+
+    def _close(self) -> None:
+        """The connection is closing: fail the sessions that were never created; refuse new calls."""
+        self._closed = True
+        self._to_create.close()
+        while True:
+            try:
+                port, _ = self._creations.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            port._fail(ServiceClosedError(f"the connection closed before session {port.session_id} was created"))
+
+    async def session(self, session_id: str) -> Session:
+        """A handle on an existing session of yours, by id."""
+        document = await self._call("GET", f"/sessions/{_segment(session_id, 'session_id')}", expect=(200,))
+        try:
+            backend = str(document["backend_name"])
+        except (KeyError, TypeError) as exc:
+            raise _garbled("GET /sessions/{id}", exc) from exc
+        return Session._from_port(self, RemoteSessionPort(self, session_id, backend, created=True))
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def submit_job(
+        self, backend: str, program_id: str, inputs: Any, options: dict[str, Any] | None = None
+    ) -> RemoteJobPort:
+        """Submit a job outside any session (job mode)."""
+        self.backend(backend)
+        return await self._submit({"program_id": program_id, "backend": backend}, inputs, options)
+
+    async def job(self, job_id: str) -> Job:
+        """A handle on one of your jobs, by id."""
+        document = await self._call("GET", f"/jobs/{_segment(job_id, 'job_id')}", expect=(200,))
+        return Job(RemoteJobPort.from_document(self, document))
+
+    async def _submit(self, body: dict[str, Any], inputs: Any, options: dict[str, Any] | None) -> RemoteJobPort:
+        """Check what the core would check, encode, send: a refused input is refused here, nothing sent."""
+        check_program_id(body["program_id"])
+        checked = check_options(options)
+        body["params"] = _wire.encode(inputs)
+        if checked:
+            body["options"] = _wire.encode(checked)
+        return RemoteJobPort.from_document(self, await self._call("POST", "/jobs", json=body, expect=(201,)))
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        params: Mapping[str, str | float] | None = None,
+        expect: tuple[int, ...],
+        idempotent: bool = False,
+        read_timeout: float | None = None,
+    ) -> Any:
+        """One request; the decoded JSON answer (``None`` if empty), or the qmux error it stands for."""
+        response = await self._send(method, path, json=json, params=params, idempotent=idempotent, read=read_timeout)
+        if response.status_code in expect:
+            return response.json() if response.content else None
+        raise _error_of(response)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        params: Mapping[str, str | float] | None = None,
+        idempotent: bool = False,
+        read: float | None = None,
+    ) -> httpx.Response:
+        if self._closed:
+            raise ServiceClosedError(f"the connection to {self.url} is closed; open a new one with qmux.connect()")
+        timeout = httpx.Timeout(self._timeout, read=read) if read is not None else httpx.USE_CLIENT_DEFAULT
+        try:
+            response = await self._client.request(
+                method,
+                path,
+                json=json,
+                params=params,
+                timeout=timeout,
+                extensions={IDEMPOTENT: True} if idempotent else None,
+            )
+        except httpx.TransportError as exc:
+            raise ServiceClosedError(
+                f"the qmux server at {self.url} did not answer {method} {path}: {type(exc).__name__}: {exc}"
+            ) from exc
+        except RuntimeError as exc:  # the client is closed
+            raise ServiceClosedError(f"the connection to {self.url} is closed: {exc}") from exc
+        self._note_pending(response.headers.get("qmux-pending-jobs"))
+        return response
+
+    def _note_pending(self, header: str | None) -> None:
+        if not header:
+            return
+        try:
+            counts = json.loads(header)
+        except ValueError:
+            return
+        if isinstance(counts, dict):
+            for name, count in counts.items():
+                if isinstance(count, int):
+                    self._pending[name] = count
+
+    def _pending_of(self, name: str) -> Callable[[], int]:
+        return lambda: self._pending.get(name, 0)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ServiceClosedError(f"the connection to {self.url} is closed; open a new one with qmux.connect()")
+
+    def __repr__(self) -> str:
+        return f"<qmux.RemoteService {self.url}>"
+
+
+@final
+class RemoteSessionPort:
+    """A session on the server, as a `Session` handle talks to it (the `SessionPort` protocol)."""
+
+    def __init__(self, service: RemoteService, session_id: str, backend_name: str, *, created: bool = False) -> None:
+        self.session_id = session_id
+        self.backend_name = backend_name
+        self._service = service
+        self._path_id = _segment(session_id, "session_id")
+        self._ready = trio.Event()
+        self._error: QmuxError | None = None
+        if created:
+            self._ready.set()
+
+    async def _create(self, body: dict[str, Any]) -> None:
+        """The background creation: its outcome is what every later call waits for first."""
+        created = False
+        try:
+            await self._service._call("POST", "/sessions", json=body, expect=(200, 201), idempotent=True)
+            created = True
+        except QmuxError as exc:
+            self._error = exc
+            _log.debug("remote.session_refused", session_id=self.session_id, error=str(exc))
+        except Exception as exc:  # a bug, or a garbled answer: this session's, not the connection's
+            self._error = QmuxError(f"session {self.session_id} could not be created: {type(exc).__name__}: {exc}")
+            _log.error("remote.session_create_failed", session_id=self.session_id, exc_info=exc)
+        finally:
+            if not created and self._error is None:  # cancelled: the connection closed first
+                self._error = ServiceClosedError(f"the connection closed before session {self.session_id} was created")
+            self._ready.set()
+
+    def _fail(self, error: QmuxError) -> None:
+        self._error = error
+        self._ready.set()
+
+    async def _created(self) -> None:
+        await self._ready.wait()
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+
+    async def submit(self, program_id: str, inputs: Any, options: dict[str, Any] | None = None) -> RemoteJobPort:
+        await self._created()
+        body = {"program_id": program_id, "backend": self.backend_name, "session_id": self.session_id}
+        return await self._service._submit(body, inputs, options)
+
+    async def close(self) -> None:
+        await self._ready.wait()
+        if self._error is not None:
+            return  # it never existed on the server: nothing to close
+        await self._service._call(
+            "PATCH", f"/sessions/{self._path_id}", json={"accepting_jobs": False}, expect=(204,), idempotent=True
+        )
+
+    async def cancel(self) -> None:
+        await self._ready.wait()
+        if self._error is not None:
+            return
+        await self._service._call("DELETE", f"/sessions/{self._path_id}/close", expect=(204,))
+
+    async def status(self) -> str:
+        document = await self._document()
+        try:
+            return status_text(SessionState(document["state"]), bool(document["accepting_jobs"]))
+        except (KeyError, ValueError) as exc:
+            raise _garbled("GET /sessions/{id}", exc) from exc
+
+    async def details(self) -> dict[str, Any]:
+        document = await self._document()
+        return {_DETAIL_OF_FIELD.get(key, key): value for key, value in document.items()}
+
+    async def _document(self) -> dict[str, Any]:
+        await self._created()
+        document = await self._service._call("GET", f"/sessions/{self._path_id}", expect=(200,))
+        if not isinstance(document, dict):
+            raise _garbled("GET /sessions/{id}", TypeError(type(document).__name__))
+        return document
+
+    def __repr__(self) -> str:
+        return f"<qmux.RemoteSessionPort {self.session_id} backend={self.backend_name!r}>"
+
+
+@final
+class RemoteJobPort:
+    """A job on the server, as a `Job` handle talks to it (the `JobPort` protocol)."""
+
+    def __init__(
+        self, service: RemoteService, *, job_id: str, session_id: str | None, program_id: str, backend_name: str
+    ) -> None:
+        self.job_id = job_id
+        self.session_id = session_id
+        self.program_id = program_id
+        self.backend_name = backend_name
+        self._service = service
+        self._path_id = _segment(job_id, "job_id")
+        self._outcome: tuple[Any, JobError | None] | None = None
+
+    @classmethod
+    def from_document(cls, service: RemoteService, document: Any) -> RemoteJobPort:
+        try:
+            session_id = document["session_id"]
+            return cls(
+                service,
+                job_id=str(document["id"]),
+                session_id=str(session_id) if session_id is not None else None,
+                program_id=str(document["program"]["id"]),
+                backend_name=str(document["backend"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise _garbled("a job document", exc) from exc
+
+    async def get_status(self) -> str:
+        document = await self._service._call("GET", f"/jobs/{self._path_id}", expect=(200,))
+        try:
+            return _STATUS_OF_STATE[document["state"]["status"]].value
+        except (KeyError, TypeError) as exc:
+            raise _garbled("GET /jobs/{id}", exc) from exc
+
+    async def get_result(self) -> Any:
+        """Long-poll the server until the job ends; then its result, or its error raised."""
+        while self._outcome is None:
+            wait = self._service._long_poll
+            response = await self._service._send(
+                "GET", f"/jobs/{self._path_id}/results", params={"wait": wait}, read=wait + self._service._timeout
+            )
+            if response.status_code == 200:
+                self._outcome = (_wire.decode(response.json()), None)
+            elif response.status_code != 202:  # 202: not finished yet; ask again
+                refusal = _error_of(response)
+                if not isinstance(refusal, JobError):
+                    raise refusal
+                self._outcome = (None, refusal)
+        value, failure = self._outcome
+        if failure is not None:
+            raise failure.with_traceback(None)
+        return value
+
+    async def cancel(self) -> None:
+        await self._service._call("POST", f"/jobs/{self._path_id}/cancel", expect=(204,), idempotent=True)
+
+    def __repr__(self) -> str:
+        return f"<qmux.RemoteJobPort {self.job_id}>"
+
+
+def _segment(value: object, name: str) -> str:
+    """An id checked as the core checks it, quoted as one path segment."""
+    return urllib.parse.quote(check_id(value, name=name), safe="")
+
+
+def _error_of(response: httpx.Response) -> QmuxError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return _wire.error_from_wire(response.status_code, body)
+
+
+def _garbled(what: str, exc: BaseException) -> QmuxError:
+    return QmuxError(f"the server's answer to {what} is not what qmux expects ({type(exc).__name__}: {exc})")
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context, made once: loading the CA bundle costs ~30 ms a client."""
+    return httpx.create_ssl_context()
+
+
+def _version() -> str:
+    from .._version import __version__
+
+    return __version__

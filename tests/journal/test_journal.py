@@ -1,0 +1,256 @@
+"""The journal: accepted work is durable before it is acknowledged, and survives a restart.
+
+Recovery tests run on the virtual clock with an in-memory store (no threads, so autojump stays
+sound), restarting a service from a copy of the store taken mid-run: the copy is what a crash
+would leave behind. The SQLite tests use the real clock and assert no timing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import qmux
+import qmux._core._time
+from qmux.journal import JobSnapshot, MemoryStore, SessionSnapshot, SQLiteStore
+
+from ..support.scripted import job, qpu
+
+Clock = trio.testing.MockClock
+BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def virtual_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wall time follows the virtual clock, so that time spent down can be simulated."""
+    monkeypatch.setattr(qmux._core._time, "wall_now", lambda: BASE + dt.timedelta(seconds=trio.current_time()))
+
+
+def _crash_copy(store: MemoryStore) -> MemoryStore:
+    """What a crash at this instant leaves behind: exactly what the store holds now."""
+    left = MemoryStore()
+    left.sessions, left.jobs = dict(store.sessions), dict(store.jobs)
+    return left
+
+
+async def test_recovery_keeps_results_fails_interrupted_jobs_and_runs_queued_ones(
+    autojump_clock: Clock, virtual_wall_clock: None
+) -> None:
+    store = MemoryStore()
+    async with qmux.open_service([qpu("a")], journal=store) as service:
+        session = qmux.Session(service=service, backend="a", max_time=1000)
+        finished = await session.run("script", job(10, value="kept"))
+        await finished.result()
+        running = await session.run("script", job(100))
+        queued = [await session.run("script", job(5, value=i)) for i in range(2)]
+        job_mode = await service.backend("a").run("script", job(5, value="jm"))
+        await trio.sleep(20)  # t=30: `running` runs, the rest wait
+        left = _crash_copy(store)
+        await session.cancel()
+    await trio.sleep(100)  # down for 100 s
+
+    async with qmux.open_service([qpu("a")], journal=left) as service:
+        assert await (await service.job(finished.job_id)).result() == "kept"
+        interrupted = await service.job(running.job_id)
+        with pytest.raises(qmux.JobFailedError, match="interrupted by a restart") as failed:
+            await interrupted.result()
+        assert failed.value.reason == "interrupted_by_restart"
+        assert [await (await service.job(q.job_id)).result() for q in queued] == [0, 1]
+        assert await (await service.job(job_mode.job_id)).result() == "jm"
+        again = await service.session(session.session_id)
+        details = await again.details()
+        # it started at t=0 and its clock ran on while the service was down (100 s of it)
+        assert trio.current_time() > 140
+        assert details["active_timeout"] == pytest.approx(1000 - trio.current_time(), abs=0.01)
+        assert [t["status"] for t in details["timestamps"]][:2] == ["open", "active"]
+        later = await again.run("script", job(1, value="after restart"))
+        assert later.job_id not in {session.session_id, running.job_id}
+        assert await later.result() == "after restart"
+        await again.close()
+
+
+async def test_recovery_counts_time_spent_down_against_max_time(
+    autojump_clock: Clock, virtual_wall_clock: None
+) -> None:
+    store = MemoryStore()
+    async with qmux.open_service([qpu("a")], journal=store) as service:
+        session = qmux.Session(service=service, backend="a", max_time=60)
+        await session.run("script", job(10))
+        waiting = await session.run("script", job(10))
+        await trio.sleep(5)
+        left = _crash_copy(store)
+        await session.cancel()
+    await trio.sleep(120)  # longer than the max_time left
+
+    async with qmux.open_service([qpu("a")], journal=left) as service:
+        again = await service.session(session.session_id)
+        assert await again.status() == "Closed"
+        with pytest.raises(qmux.JobFailedError, match="max_time"):
+            await (await service.job(waiting.job_id)).result()
+        with pytest.raises(qmux.SessionClosedError, match="max_time"):
+            await again.run("script", job(1))
+
+
+async def test_recovery_reruns_interrupted_jobs_of_an_idempotent_backend(
+    autojump_clock: Clock, virtual_wall_clock: None
+) -> None:
+    store = MemoryStore()
+    async with qmux.open_service([qpu("a", idempotent=True)], journal=store) as service:
+        session = qmux.Session(service=service, backend="a")
+        running = await session.run("script", job(50, value="ran twice"))
+        await trio.sleep(10)
+        left = _crash_copy(store)
+        await session.cancel()
+    async with qmux.open_service([qpu("a", idempotent=True)], journal=left) as service:
+        assert await (await service.job(running.job_id)).result() == "ran twice"
+
+
+async def test_recovery_fails_the_jobs_of_a_backend_no_longer_served(
+    autojump_clock: Clock, virtual_wall_clock: None
+) -> None:
+    store = MemoryStore()
+    async with qmux.open_service([qpu("a"), qpu("gone")], journal=store) as service:
+        session = qmux.Session(service=service, backend="gone")
+        first = await session.run("script", job(50))
+        second = await session.run("script", job(50))
+        orphan = await service.backend("gone").run("script", job(5))
+        await trio.sleep(1)
+        left = _crash_copy(store)
+        await session.cancel()
+    async with qmux.open_service([qpu("a")], journal=left) as service:
+        for lost in (first, second, orphan):
+            assert await (await service.job(lost.job_id)).status() == "ERROR"
+        with pytest.raises(qmux.JobFailedError, match="no longer served"):
+            await (await service.job(second.job_id)).result()
+
+
+class _FailingStore:
+    """A store whose disk is full from the start."""
+
+    blocking = False
+
+    def write(self, sessions: Any, jobs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    def load(self, *, finished_jobs: int) -> tuple[list[SessionSnapshot], list[JobSnapshot]]:
+        return [], []
+
+    def close(self) -> None:
+        pass
+
+
+async def test_nothing_is_acknowledged_that_was_not_written(autojump_clock: Clock) -> None:
+    backend = qpu("a")
+    async with qmux.open_service([backend], journal=_FailingStore()) as service:
+        session = qmux.Session(service=service, backend="a")
+        with pytest.raises(qmux.StorageError, match="No space left on device"):
+            await session.run("script", job(1))
+        with pytest.raises(qmux.StorageError, match="No space left on device"):
+            await service.backend("a").run("script", job(1))
+        await trio.sleep(10)
+        # the refused job was stopped at once: it never completed, and nothing waits in line
+        assert [e.outcome for e in backend.executions] in ([], ["cancelled"])
+        assert service.backend("a").pending_jobs == 0
+
+
+def test_sqlite_store_keeps_the_latest_row_and_the_arrival_order(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    store = SQLiteStore(path)
+
+    def row(job_id: str, status: str) -> JobSnapshot:
+        return JobSnapshot(job_id, None, "a", "p", {"x": job_id}, {}, status, 0.0, value=status)
+
+    store.write([], [row("j1", "QUEUED"), row("j2", "QUEUED"), row("j3", "QUEUED")])
+    store.write([], [row("j1", "RUNNING"), row("j3", "DONE")])
+    store.close()
+    reopened = SQLiteStore(path)
+    sessions, jobs = reopened.load(finished_jobs=10)
+    assert sessions == []
+    assert [(j.job_id, j.status) for j in jobs] == [("j1", "RUNNING"), ("j2", "QUEUED"), ("j3", "DONE")]
+    assert reopened.load(finished_jobs=0)[1][-1].job_id == "j2"
+    reopened.close()
+
+
+def test_sqlite_store_says_clearly_when_it_cannot_write(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "journal.db")
+    store._db.execute("PRAGMA query_only = ON")  # what a read-only journal file does to writes
+    with pytest.raises(qmux.StorageError, match=r"cannot write the journal .*readonly"):
+        store.write([], [JobSnapshot("j", None, "a", "p", None, {}, "QUEUED", 0.0)])
+    store.close()
+
+
+def test_sqlite_store_refuses_a_file_that_is_not_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(qmux.StorageError, match="cannot open the journal"):
+        SQLiteStore(path)
+
+
+async def test_a_full_disk_refuses_the_job_and_the_service_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    backend = qpu("a")
+    with trio.fail_after(30):
+        async with qmux.open_service([backend], journal=path) as service:
+            session = qmux.Session(service=service, backend="a")
+            small = await session.run("script", job(0.01, value="fits"))
+            assert await small.result() == "fits"
+            store = service._journal.store if service._journal else None
+            assert isinstance(store, SQLiteStore)
+            (pages,) = store._db.execute("PRAGMA page_count").fetchone()
+            store._db.execute(f"PRAGMA max_page_count = {pages + 2}")  # the disk is now full
+            with pytest.raises(qmux.StorageError, match="full"):
+                await session.run("script", job(0.01, value="x" * 100_000))
+            await session.close()
+    assert [e.outcome for e in backend.executions][1:] in ([], ["cancelled"])
+    with sqlite3.connect(path) as db:
+        (count,) = db.execute("SELECT count(*) FROM jobs").fetchone()
+    assert count == 1
+
+
+async def test_owners_are_kept_with_sessions_and_jobs_across_a_restart(
+    autojump_clock: Clock, virtual_wall_clock: None
+) -> None:
+    store = MemoryStore()
+    async with qmux.open_service([qpu("a")], journal=store) as service:
+        port = service.open_session_port("a", owner="alice")
+        in_session = await port.submit("script", job(1))
+        in_job_mode = await service.submit_job("a", "script", job(1), owner="bob")
+        await in_job_mode.get_result()
+        assert (service.session_owner(port.session_id), service.job_owner(in_session.job_id)) == ("alice", "alice")
+        assert service.job_owner(in_job_mode.job_id) == "bob"
+        assert service.session_owner("0" * 20) is None
+        left = _crash_copy(store)
+        await port.close()
+    async with qmux.open_service([qpu("a")], journal=left) as service:
+        assert service.session_owner(port.session_id) == "alice"
+        assert service.job_owner(in_session.job_id) == "alice"
+        assert service.job_owner(in_job_mode.job_id) == "bob"
+
+
+async def test_a_tenants_sessions_and_jobs_stay_its_own_after_a_restart(
+    autojump_clock: Clock, virtual_wall_clock: None
+) -> None:
+    from qmux.server import create_app
+
+    from ..support.remote import OTHER_TOKEN, TENANTS, TOKEN, asgi_client
+
+    store = MemoryStore()
+    async with qmux.open_service([qpu("a")], journal=store) as service:
+        async with asgi_client(create_app(service, TENANTS)) as http:
+            session_id = (await http.post("/sessions", json={"backend": "a"})).json()["id"]
+            job_id = (await http.post("/jobs", json={"program_id": "script", "session_id": session_id})).json()["id"]
+            await trio.sleep(5)
+        left = _crash_copy(store)
+    async with qmux.open_service([qpu("a")], journal=left) as service:
+        app = create_app(service, TENANTS)
+        async with asgi_client(app, TOKEN) as owner, asgi_client(app, OTHER_TOKEN) as stranger:
+            assert (await owner.get(f"/sessions/{session_id}")).status_code == 200
+            assert (await owner.get(f"/jobs/{job_id}")).status_code == 200
+            assert (await stranger.get(f"/sessions/{session_id}")).status_code == 404
+            assert (await stranger.get(f"/jobs/{job_id}")).status_code == 404

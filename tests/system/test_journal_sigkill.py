@@ -1,0 +1,68 @@
+"""A real process killed with SIGKILL mid-run and restarted on the same journal: nothing vanishes.
+
+Every job the killed process acknowledged must, after the restart, be found by id and end either
+done with its result or failed with a reason (issue: fault matrix, "server process killed").
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+import qmux
+
+from ..support.journal_worker import BACKENDS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run_until_killed(journal: Path, acks_wanted: int) -> dict[str, int]:
+    acked: dict[str, int] = {}
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.support.journal_worker", str(journal)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as worker:
+        assert worker.stdout is not None
+        try:
+            for line in worker.stdout:
+                words = line.split()
+                if words[0] == "ACK":
+                    acked[words[1]] = int(words[2])
+                    if len(acked) >= acks_wanted:
+                        break
+        finally:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
+    assert worker.returncode == -signal.SIGKILL
+    return acked
+
+
+@pytest.mark.parametrize("acks_wanted", [7, 150])
+def test_every_acknowledged_job_survives_a_sigkill(tmp_path: Path, acks_wanted: int) -> None:
+    journal = tmp_path / "qmux.db"
+    acked = _run_until_killed(journal, acks_wanted)
+    outcomes: dict[str, str] = {}
+
+    async def restart() -> None:
+        with trio.fail_after(60):
+            async with qmux.open_service(BACKENDS, journal=journal) as service:
+                for job_id, n in acked.items():
+                    job = await service.job(job_id)  # JobNotFoundError here would be a vanished job
+                    try:
+                        assert await job.result() == {"n": n}
+                        outcomes[job_id] = "done"
+                    except qmux.JobFailedError as exc:
+                        assert exc.reason == "interrupted_by_restart", exc
+                        outcomes[job_id] = exc.reason
+
+    trio.run(restart)
+    assert set(outcomes) == set(acked)
+    assert "done" in outcomes.values()
