@@ -24,8 +24,6 @@ from ._errors import (
     BackendUnavailableError,
     CapacityError,
     InvalidInputError,
-    JobCancelledError,
-    JobError,
     JobFailedError,
     JobNotFoundError,
     ServiceClosedError,
@@ -36,6 +34,7 @@ from ._handles import BackendHandle, Session
 from ._ids import new_id
 from ._jobs import Job, JobRecord, JobStatus
 from ._journal import Journal, JournalStore
+from ._recovery import job_from_snapshot, machine_from_snapshot
 from ._scheduler import BackendScheduler
 from ._session import SessionActor
 from ._settings import ServiceSettings
@@ -139,10 +138,19 @@ class Service:
             raise CapacityError(
                 f"{len(self._live)} sessions are open, the service's limit; close some or raise max_open_sessions"
             )
-        actor = SessionActor(
-            session_id=session_id or new_id(),
+        actor = self._new_actor(session_id or new_id(), scheduler, max_time=seconds, mode=mode, owner=owner)
+        if self._journal is not None:
+            actor.durable = self._journal.session_changed(actor)
+        self._start(actor)
+        return actor
+
+    def _new_actor(
+        self, session_id: str, scheduler: BackendScheduler, *, max_time: float, mode: str, owner: str | None
+    ) -> SessionActor:
+        return SessionActor(
+            session_id=session_id,
             scheduler=scheduler,
-            max_time=seconds,
+            max_time=max_time,
             clock=self._clock,
             idle_open_timeout=self.settings.idle_open_timeout,
             max_queued_jobs=self.settings.max_queued_jobs_per_session,
@@ -153,12 +161,12 @@ class Service:
             on_change=self._journal.session_changed if self._journal else None,
             owner=owner,
         )
-        if self._journal is not None:
-            actor.durable = self._journal.session_changed(actor)
+
+    def _start(self, actor: SessionActor) -> None:
+        """Supervise `actor`: a temporary child of the service's nursery (one-for-one)."""
         self._live[actor.session_id] = actor
         self._all_ended = trio.Event() if self._all_ended.is_set() else self._all_ended
         self._nursery.start_soon(actor.run, name=f"qmux session {actor.session_id}")
-        return actor
 
     async def session(self, session_id: str) -> Session:
         """A handle on an existing session, open or finished (``Session.from_id``)."""
@@ -256,89 +264,66 @@ class Service:
     def _recover(self, sessions: list[SessionSnapshot], jobs: list[JobSnapshot]) -> None:
         """Bring back what a journal holds: finished jobs for lookup, open sessions, queued jobs."""
         unfinished: dict[str | None, list[JobSnapshot]] = {}
-        for row in jobs:
-            if row.status in ("QUEUED", "RUNNING"):
-                unfinished.setdefault(row.session_id, []).append(row)
+        for snapshot in jobs:
+            if snapshot.status in ("QUEUED", "RUNNING"):
+                unfinished.setdefault(snapshot.session_id, []).append(snapshot)
             else:
-                self._jobs[row.job_id] = self._revive(row, _refuse_cancel)
-        for session_row in sessions:
-            rows = unfinished.pop(session_row.session_id, [])
-            scheduler = self._schedulers.get(session_row.backend)
+                self._revive(snapshot, _refuse_cancel)
+        for session in sessions:
+            snapshots = unfinished.pop(session.session_id, [])
+            scheduler = self._schedulers.get(session.backend)
             if scheduler is None:
-                self._fail_orphans(rows, f"its backend {session_row.backend!r} is no longer served")
+                self._fail_orphans(snapshots, f"its backend {session.backend!r} is no longer served")
                 continue
-            actor = SessionActor(
-                session_id=session_row.session_id,
-                scheduler=scheduler,
-                max_time=session_row.max_time,
-                clock=self._clock,
-                idle_open_timeout=self.settings.idle_open_timeout,
-                max_queued_jobs=self.settings.max_queued_jobs_per_session,
-                max_mailbox=self.settings.max_mailbox,
-                mode=session_row.mode,
-                register_job=self._register_job,
-                on_ended=self._session_ended,
-                on_change=self._journal.session_changed if self._journal else None,
-                owner=session_row.owner,
+            actor = self._new_actor(
+                session.session_id, scheduler, max_time=session.max_time, mode=session.mode, owner=session.owner
             )
-            revived = [self._revive(row, actor._cancel_job) for row in rows]
-            self._live[actor.session_id] = actor
-            self._all_ended = trio.Event() if self._all_ended.is_set() else self._all_ended
-            actor.restore(session_row, [j for j in revived if j.status is JobStatus.QUEUED], self._clock.trio_at)
-            self._nursery.start_soon(actor.run, name=f"qmux session {actor.session_id}")
-        for session_id, rows in unfinished.items():
-            for row in rows:
-                scheduler = self._schedulers.get(row.backend)
+            machine = machine_from_snapshot(
+                session,
+                to_trio=self._clock.trio_at,
+                interactive_ttl=scheduler.config.interactive_ttl,
+                idle_open_timeout=self.settings.idle_open_timeout,
+            )
+            revived = [self._revive(snapshot, actor._cancel_job) for snapshot in snapshots]
+            actor.resume(machine, session.root_job_id, [job for job in revived if job.status is JobStatus.QUEUED])
+            self._start(actor)
+        for session_id, snapshots in unfinished.items():
+            for snapshot in snapshots:
+                scheduler = self._schedulers.get(snapshot.backend)
                 if session_id is not None or scheduler is None:
-                    self._fail_orphans([row], "its session or backend did not survive the restart")
+                    self._fail_orphans([snapshot], "its session or backend did not survive the restart")
                     continue
-                job = self._revive(row, scheduler.cancel_job)
+                job = self._revive(snapshot, scheduler.cancel_job)
                 if job.status is JobStatus.QUEUED:
                     scheduler.submit(job)
         _log.info("service.recovered", sessions=len(self._live), jobs=len(self._jobs))
 
-    def _revive(self, row: JobSnapshot, canceller: Callable[[JobRecord], Awaitable[None]]) -> JobRecord:
-        """A job record from its journal row; one that was running is failed as interrupted."""
-        job = JobRecord(
-            JobRequest(row.job_id, row.session_id, row.program_id, row.inputs, dict(row.options)),
-            row.backend,
-            self._clock.trio_at(row.created_at),
-            canceller,
-            owner=row.owner,
+    def _revive(self, snapshot: JobSnapshot, canceller: Callable[[JobRecord], Awaitable[None]]) -> JobRecord:
+        """A job record from its snapshot, remembered for lookup and journaled while it can change."""
+        scheduler = self._schedulers.get(snapshot.backend)
+        job = job_from_snapshot(
+            snapshot,
+            to_trio=self._clock.trio_at,
+            now=trio.current_time(),
+            canceller=canceller,
+            idempotent=bool(scheduler and scheduler.config.idempotent),
         )
         self._jobs[job.job_id] = job
-        status = JobStatus(row.status)
-        if status.is_final:
-            error: JobError | None = None
-            if row.error is not None:
-                kind = JobCancelledError if row.error.kind == "cancelled" else JobFailedError
-                error = kind(row.error.message, job_id=row.job_id, reason=row.error.reason)
-            job.finish(status, self._clock.trio_at(row.finished_at or row.created_at), value=row.value, error=error)
-            if row.started_at is not None:
-                job.started_at = self._clock.trio_at(row.started_at)
-            return job
-        job.observer = self._journal.job_changed if self._journal else None
-        scheduler = self._schedulers.get(row.backend)
-        if status is JobStatus.RUNNING and not (scheduler and scheduler.config.idempotent):
+        if self._journal is not None and snapshot.status in ("QUEUED", "RUNNING"):
+            job.observer = self._journal.job_changed
+            if job.status.is_final:  # failed as interrupted by the restart: that is news to keep
+                self._journal.job_changed(job)
+        return job
+
+    def _fail_orphans(self, snapshots: list[JobSnapshot], why: str) -> None:
+        for snapshot in snapshots:
+            job = self._revive(snapshot, _refuse_cancel)
             job.finish(
                 JobStatus.ERROR,
                 trio.current_time(),
                 error=JobFailedError(
-                    f"job {row.job_id} was interrupted by a restart of the service while it ran; "
-                    "its backend does not say it is safe to run again",
-                    job_id=row.job_id,
-                    reason="interrupted_by_restart",
+                    f"job {snapshot.job_id} cannot run after the restart: {why}", job_id=snapshot.job_id
                 ),
-            )
-        return job
-
-    def _fail_orphans(self, rows: list[JobSnapshot], why: str) -> None:
-        for row in rows:
-            job = self._revive(row, _refuse_cancel)
-            job.finish(
-                JobStatus.ERROR,
-                trio.current_time(),
-                error=JobFailedError(f"job {row.job_id} cannot run after the restart: {why}", job_id=row.job_id),
             )
 
     # -- lifecycle ---------------------------------------------------------------------------

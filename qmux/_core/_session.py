@@ -2,12 +2,13 @@
 
 Callers reach a session only through messages in its mailbox (`call` waits for the reply, as
 in OTP's ``gen_server:call``); the scheduler and the job executions tell it what happened with
-one-way messages (``cast``). Every handler is synchronous, so each message is handled whole,
-and the actor's three clocks are deadlines on the one cancel scope it waits in:
+one-way messages (``cast``). Every handler is synchronous, so each message is handled whole.
 
-* **max_time** (SPEC S10), set when its first job starts (S3);
-* **ITTL** (S8, S9), set when an active session runs out of work;
-* **idle at open** (S19), set at open and cleared by the first job.
+What the session's state is, and where each event takes it, is decided by its `SessionMachine`
+(``_session_state.py``, a pure table); the actor owns what the machine does not: its mailbox,
+its queue of jobs, the running ones, its hold on the scheduler, and crash handling. The
+machine's three clocks (max_time S10, ITTL S8-S9, idle at open S19) are the deadline of the one
+cancel scope the actor waits in.
 
 Once the session is closed and its last running job has ended, the actor task returns and the
 session answers every later message at once from its final state, so a handle stays usable
@@ -39,7 +40,7 @@ from ._errors import (
 )
 from ._ids import new_id
 from ._jobs import JobRecord, JobStatus
-from ._session_state import SessionState, status_text
+from ._session_state import Event, Intake, SessionMachine, SessionState, status_text
 from ._snapshots import SessionSnapshot
 from ._validate import check_options, check_program_id
 
@@ -138,7 +139,7 @@ _CLOSED_MESSAGES = {
 
 @final
 class SessionActor:
-    """One session: its mailbox, its queue of jobs, its clocks and its history.
+    """One session: its mailbox, its queue of jobs, its state machine.
 
     Public methods are the *port* a `qmux.Session` handle uses; each sends one message and
     waits for the reply. Everything underscored runs inside the actor (or, once the actor
@@ -163,15 +164,16 @@ class SessionActor:
     ) -> None:
         self.session_id = session_id
         self.backend_name = scheduler.name
-        self.max_time = max_time
-        self.interactive_ttl = scheduler.config.interactive_ttl
         self.mode = mode
         #: who opened it: an opaque tag a front door sets (the HTTP server's tenant); its jobs inherit it
         self.owner = owner
-        self.state = SessionState.OPEN
-        self.accepting_jobs = True
-        self.closed_reason: ClosedReason | None = None
         self.root_job_id: str | None = None
+        self.machine = SessionMachine(
+            now=trio.current_time(),
+            max_time=max_time,
+            interactive_ttl=scheduler.config.interactive_ttl,
+            idle_open_timeout=idle_open_timeout,
+        )
         self._scheduler = scheduler
         self._clock = clock
         self._max_queued_jobs = max_queued_jobs
@@ -188,21 +190,20 @@ class SessionActor:
         self._ended = False
         #: the cancel scope the actor waits in, while it waits: `_notice` moves its deadline
         self._waiting: trio.CancelScope | None = None
-        now = trio.current_time()
-        self.opened_at = now
-        self.started_at: float | None = None
-        self.activated_at: float | None = None
-        self.deactivated_at: float | None = None
-        self.closed_at: float | None = None
-        self.last_job_started: float | None = None
-        self.last_job_completed: float | None = None
-        self._max_time_deadline = math.inf
-        self._ittl_deadline = math.inf
-        self._idle_open_timeout = idle_open_timeout
-        self._idle_deadline = now + idle_open_timeout
-        self.timestamps: list[tuple[str, float]] = [(SessionState.OPEN.value, now)]
         self._log = _log.bind(session_id=session_id, backend=scheduler.name)
-        self._log.info("session.opened", max_time=max_time, interactive_ttl=self.interactive_ttl, mode=mode)
+        self._log.info("session.opened", max_time=max_time, interactive_ttl=scheduler.config.interactive_ttl, mode=mode)
+
+    @property
+    def state(self) -> SessionState:
+        return self.machine.state
+
+    @property
+    def max_time(self) -> float:
+        return self.machine.max_time
+
+    @property
+    def _has_work(self) -> bool:
+        return bool(self._queue or self._running)
 
     # -- the port: what handles call -------------------------------------------------------
 
@@ -306,10 +307,10 @@ class SessionActor:
         scope = self._waiting
         if scope is None:
             return  # the actor is not waiting: it reads its clocks at the top of its loop
-        if self.state is SessionState.CLOSED and not self._running:
+        if self.machine.is_closed and not self._running:
             scope.cancel()
         else:
-            deadline = min(self._max_time_deadline, self._ittl_deadline, self._idle_deadline)
+            deadline = self.machine.deadlines.earliest
             if deadline != scope.deadline:
                 scope.deadline = deadline
 
@@ -320,7 +321,7 @@ class SessionActor:
         try:
             while True:
                 self._on_deadlines()
-                if self.state is SessionState.CLOSED and not self._running:
+                if self.machine.is_closed and not self._running:
                     break
                 received: tuple[_Message, _Reply | None] | None = None
                 if burst < _BURST:  # handle what is already waiting without a trip through the scheduler
@@ -331,9 +332,7 @@ class SessionActor:
                         pass
                 if received is None:
                     burst = 0
-                    with trio.move_on_at(
-                        min(self._max_time_deadline, self._ittl_deadline, self._idle_deadline)
-                    ) as self._waiting:
+                    with trio.move_on_at(self.machine.deadlines.earliest) as self._waiting:
                         received = await self._inbox.receive()
                     self._waiting = None
                 if received is None:
@@ -370,8 +369,8 @@ class SessionActor:
     def _end(self) -> None:
         """The actor task is returning: settle every job and every caller still waiting."""
         self._ended = True
-        if self.state is not SessionState.CLOSED:  # cancelled from outside: the service shut down
-            self._terminate(ClosedReason.SERVICE_SHUTDOWN)
+        if not self.machine.is_closed:  # cancelled from outside: the service shut down
+            self._fire(Event.SHUTDOWN)
         self._send.close()
         while True:
             try:
@@ -399,7 +398,9 @@ class SessionActor:
             if job.cancel_scope is not None:
                 job.cancel_scope.cancel()
         self._running.clear()
-        self._terminate(ClosedReason.CRASHED)
+        if self.machine.fire(Event.CRASHED, now):  # straight to the machine: the bug may be in `_fire`
+            self._closed(now)
+            self._changed()
         return error
 
     # -- handlers (synchronous: one message is handled whole) -------------------------------
@@ -414,23 +415,22 @@ class SessionActor:
                 self._on_granted()
             case GetStatus():
                 self._on_deadlines()
-                return status_text(self.state, self.accepting_jobs)
+                return status_text(self.machine.state, self.machine.accepting_jobs)
             case GetDetails():
                 self._on_deadlines()
                 return self._details()
             case CancelJob(job):
                 self._on_cancel_job(job)
             case Close():
-                self._on_close()
+                self._fire(Event.CLOSE)
             case Cancel():
-                if self.state is not SessionState.CLOSED:
-                    self._terminate(ClosedReason.CANCELLED)
+                self._fire(Event.CANCEL)
         return None
 
     def _on_submit(self, program_id: str, inputs: Any, options: dict[str, Any]) -> JobRecord:
         self._on_deadlines()
-        if not self.accepting_jobs:
-            raise self._closed_error(self.closed_reason or ClosedReason.CLOSED)
+        if not self.machine.accepting_jobs:
+            raise self._closed_error(self.machine.closed_reason or ClosedReason.CLOSED)
         if len(self._queue) >= self._max_queued_jobs:
             raise CapacityError(
                 f"session {self.session_id} has {len(self._queue)} jobs queued, its limit; "
@@ -439,9 +439,9 @@ class SessionActor:
         now = trio.current_time()
         is_root = self.root_job_id is None
         job_id = self.session_id if is_root else new_id()  # the root job's id is the session's (S14)
+        self.machine.job_submitted()
         if is_root:
             self.root_job_id = job_id
-            self._idle_deadline = math.inf  # S19: it received a job
             self._changed()
         job = JobRecord(
             JobRequest(job_id, self.session_id, program_id, inputs, options),
@@ -454,7 +454,6 @@ class SessionActor:
         self._scheduler.queued_jobs += 1
         self._register_job(job)
         self._log.debug("job.queued", job_id=job_id, program_id=program_id, root=is_root)
-        self._ittl_deadline = math.inf
         self._dispatch()
         return job
 
@@ -467,48 +466,45 @@ class SessionActor:
             return
         while self._queue and scheduler.free_slots:
             job = self._queue.popleft()
-            now = trio.current_time()
-            if self.started_at is None:  # the session starts with its first job (S3, S10)
-                self.started_at = now
-                self._max_time_deadline = now + self.max_time
-                self._log.info("session.started", max_time=self.max_time)
+            if self.machine.job_started(trio.current_time()):  # the first: the session starts (S3, S10)
+                self._log.info("session.started", max_time=self.machine.max_time)
                 self._changed()
-            self.last_job_started = now
             self._running.add(job)
             scheduler.start(job, self)
 
     def _on_granted(self) -> None:
         if self._scheduler.holder is not self:
             return  # stale: we withdrew after the grant was sent
-        if not self._queue or self.state is SessionState.CLOSED:
+        if not self._queue or self.machine.is_closed:
             self._scheduler.withdraw(self)
             return
-        now = trio.current_time()
-        self.activated_at = now
-        self._set_state(SessionState.ACTIVE, now)
-        self._log.info("session.activated")
+        self._fire(Event.GRANTED)
         self._dispatch()
 
     def _on_job_finished(self, job: JobRecord) -> None:
         self._running.discard(job)
         now = job.finished_at if job.finished_at is not None else trio.current_time()
-        self.last_job_completed = now
+        self.machine.job_ended(now)
+        if not self.machine.is_closed:
+            if self._queue:
+                self._dispatch()
+            elif not self._running:
+                self._out_of_work(now)
         self._changed()
-        if self.state is SessionState.CLOSED:
-            return
-        if self._queue:
-            self._dispatch()
-        elif not self._running:
-            if not self.accepting_jobs:  # closed by the user: done at once, no ITTL wait (S12)
-                self._terminate(self.closed_reason or ClosedReason.CLOSED)
-            elif self.state is SessionState.ACTIVE:
-                self._ittl_deadline = now + self.interactive_ttl  # keep the backend for ITTL (S8)
-                self._on_deadlines()
+
+    def _out_of_work(self, now: float) -> None:
+        """Nothing queued or running any more: closed if draining (S12), ITTL if active (S8)."""
+        before = self.machine.state
+        if self.machine.out_of_work(now):
+            self._moved(before)
+        elif self.machine.state is SessionState.ACTIVE:
+            self._on_deadlines()
+        else:
+            self._scheduler.withdraw(self)  # it waited in line for jobs it no longer has
 
     def _on_cancel_job(self, job: JobRecord) -> None:
         if job.status.is_final:
             return  # cancelling a finished job is harmless (S16)
-        is_root = job.job_id == self.root_job_id
         now = trio.current_time()
         if job.status is JobStatus.QUEUED:
             self._queue.remove(job)
@@ -521,54 +517,60 @@ class SessionActor:
             self._log.info("job.cancelled", job_id=job.job_id)
         elif job.cancel_scope is not None:
             job.cancel_scope.cancel()  # the execution ends it as CANCELLED and tells us (J2)
-        if is_root:
-            self._terminate(ClosedReason.ROOT_JOB_CANCELLED)  # S14
-        elif not self._queue and not self._running:
-            if not self.accepting_jobs:
-                self._terminate(self.closed_reason or ClosedReason.CLOSED)
-            elif self._scheduler.holder is self:
-                self._ittl_deadline = now + self.interactive_ttl
+        if job.job_id == self.root_job_id:
+            self._fire(Event.ROOT_JOB_CANCELLED)  # S14
+        elif not self._has_work:
+            self._out_of_work(now)
+
+    def resume(self, machine: SessionMachine, root_job_id: str | None, queued: list[JobRecord]) -> None:
+        """Take up where a journal left off, before the actor runs (``_recovery.py`` made `machine`).
+
+        A session that held its backend lost that hold with the process: it comes back
+        deactivated, and its queued jobs wait in line again (S9).
+        """
+        now = trio.current_time()
+        self.machine, self.root_job_id = machine, root_job_id
+        self._queue.extend(queued)
+        self._scheduler.queued_jobs += len(queued)
+        machine.fire(Event.HOLD_LOST, now)
+        self._log.info("session.recovered", state=machine.state.value, queued=len(queued))
+        self._on_deadlines()
+        if not machine.is_closed:
+            if self._queue:
+                self._dispatch()
             else:
-                self._scheduler.withdraw(self)
+                self._out_of_work(now)
 
-    def _on_close(self) -> None:
-        if not self.accepting_jobs:
-            return  # closing twice is harmless (S16)
-        self.accepting_jobs = False
-        self.closed_reason = ClosedReason.CLOSED
-        if not self._queue and not self._running:
-            self._terminate(ClosedReason.CLOSED)  # nothing left to run: closed at once (S12)
-        else:
-            self._changed()
-            self._ittl_deadline = math.inf
-            self._log.info("session.closing", queued=len(self._queue), running=len(self._running))
-
-    # -- clocks ------------------------------------------------------------------------------
+    # -- the machine -------------------------------------------------------------------------
 
     def _on_deadlines(self) -> None:
         """Act on every clock that has run out by now."""
-        now = trio.current_time()
-        if now >= self._max_time_deadline and self.state is not SessionState.CLOSED:
-            self._terminate(ClosedReason.MAX_TIME)  # S10
-        if now >= self._idle_deadline and self.state is not SessionState.CLOSED:
-            self._terminate(ClosedReason.IDLE_AT_OPEN)  # S19
-        if now >= self._ittl_deadline:
-            self._ittl_deadline = math.inf
-            if self.state is SessionState.ACTIVE and not self._queue and not self._running:
-                self._deactivate(now)
+        before = self.machine.state
+        if self.machine.tick(trio.current_time(), has_work=self._has_work):
+            self._moved(before)
 
-    def _deactivate(self, now: float) -> None:
-        """No job within ITTL: hand the backend to the others (S9)."""
-        self.deactivated_at = now
-        self._set_state(SessionState.INACTIVE, now)
-        self._scheduler.withdraw(self)
-        self._log.info("session.deactivated", interactive_ttl=self.interactive_ttl)
+    def _fire(self, event: Event) -> None:
+        """Tell the machine of `event`, then do what its move asks of the actor."""
+        before = self.machine.state
+        if self.machine.fire(event, trio.current_time(), has_work=self._has_work):
+            self._moved(before)
 
-    def _terminate(self, reason: ClosedReason) -> None:
-        """Close for good: refuse new jobs, fail queued ones as `reason` says; running ones finish."""
-        now = trio.current_time()
-        self.accepting_jobs = False
-        self.closed_reason = reason
+    def _moved(self, before: SessionState) -> None:
+        machine = self.machine
+        if machine.is_closed:
+            self._closed(machine.closed_at if machine.closed_at is not None else trio.current_time())
+        elif machine.state is SessionState.INACTIVE and before is SessionState.ACTIVE:
+            self._scheduler.withdraw(self)  # no job within ITTL: hand the backend to the others (S9)
+            self._log.info("session.deactivated", interactive_ttl=machine.interactive_ttl)
+        elif machine.state is SessionState.ACTIVE and before is not SessionState.ACTIVE:
+            self._log.info("session.activated")
+        elif machine.intake is Intake.DRAINING:
+            self._log.info("session.closing", queued=len(self._queue), running=len(self._running))
+        self._changed()
+
+    def _closed(self, now: float) -> None:
+        """The session closed for good: fail its queued jobs as its reason says; running ones finish."""
+        reason = self.machine.closed_reason or ClosedReason.CLOSED
         failure = self._closed_error(reason)
         status = JobStatus.CANCELLED if reason is ClosedReason.CANCELLED else JobStatus.ERROR
         for job in self._queue:
@@ -582,60 +584,12 @@ class SessionActor:
             job.finish(status, now, error=error)
         self._scheduler.queued_jobs -= len(self._queue)
         self._queue.clear()
-        self._max_time_deadline = self._ittl_deadline = self._idle_deadline = math.inf
         self._scheduler.withdraw(self)
-        self.closed_at = now
-        self._set_state(SessionState.CLOSED, now)
         self._log.info("session.closed", reason=reason.value, running=len(self._running))
-
-    def _set_state(self, state: SessionState, now: float) -> None:
-        if state is not self.state:
-            self.state = state
-            self.timestamps.append((state.value, now))
-            self._changed()
 
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change(self)
-
-    # -- recovery ------------------------------------------------------------------------------
-
-    def restore(self, row: SessionSnapshot, queued: list[JobRecord], to_trio: Callable[[float], float]) -> None:
-        """Take up where a journal left off, before the actor runs (issue: restart recovery).
-
-        The clocks are wall-clock: time spent down counts as elapsed, so a session whose
-        max_time ran out meanwhile closes at once and fails its queued jobs (S10). A session
-        that held its backend lost that hold with the process: it comes back deactivated.
-        """
-
-        def at(posix: float | None) -> float | None:
-            return None if posix is None else to_trio(posix)
-
-        now = trio.current_time()
-        self.state = SessionState(row.state)
-        self.accepting_jobs = row.accepting_jobs
-        self.closed_reason = ClosedReason(row.closed_reason) if row.closed_reason else None
-        self.root_job_id = row.root_job_id
-        self.opened_at = to_trio(row.opened_at)
-        self.started_at, self.activated_at = at(row.started_at), at(row.activated_at)
-        self.deactivated_at, self.closed_at = at(row.deactivated_at), at(row.closed_at)
-        self.last_job_started, self.last_job_completed = at(row.last_job_started), at(row.last_job_completed)
-        self.timestamps = [(status, to_trio(posix)) for status, posix in row.timestamps]
-        if self.started_at is not None:
-            self._max_time_deadline = self.started_at + self.max_time
-        self._idle_deadline = self.opened_at + self._idle_open_timeout if self.root_job_id is None else math.inf
-        self._queue.extend(queued)
-        self._scheduler.queued_jobs += len(queued)
-        if self.state is SessionState.ACTIVE:
-            self.deactivated_at = now
-            self._set_state(SessionState.INACTIVE, now)
-        self._log.info("session.recovered", state=self.state.value, queued=len(queued))
-        self._on_deadlines()
-        if self.state is not SessionState.CLOSED:
-            if not self.accepting_jobs and not self._queue:
-                self._terminate(self.closed_reason or ClosedReason.CLOSED)
-            else:
-                self._dispatch()
 
     # -- observing ---------------------------------------------------------------------------
 
@@ -645,23 +599,24 @@ class SessionActor:
         def wall(at: float | None) -> float | None:
             return None if at is None else posix(at)
 
+        machine = self.machine
         return SessionSnapshot(
             session_id=self.session_id,
             backend=self.backend_name,
-            max_time=self.max_time,
+            max_time=machine.max_time,
             mode=self.mode,
-            state=self.state.value,
-            accepting_jobs=self.accepting_jobs,
-            closed_reason=self.closed_reason.value if self.closed_reason else None,
+            state=machine.state.value,
+            accepting_jobs=machine.accepting_jobs,
+            closed_reason=machine.closed_reason.value if machine.closed_reason else None,
             root_job_id=self.root_job_id,
-            opened_at=posix(self.opened_at),
-            started_at=wall(self.started_at),
-            activated_at=wall(self.activated_at),
-            deactivated_at=wall(self.deactivated_at),
-            closed_at=wall(self.closed_at),
-            last_job_started=wall(self.last_job_started),
-            last_job_completed=wall(self.last_job_completed),
-            timestamps=tuple((status, posix(at)) for status, at in self.timestamps),
+            opened_at=posix(machine.opened_at),
+            started_at=wall(machine.started_at),
+            activated_at=wall(machine.activated_at),
+            deactivated_at=wall(machine.deactivated_at),
+            closed_at=wall(machine.closed_at),
+            last_job_started=wall(machine.last_job_started),
+            last_job_completed=wall(machine.last_job_completed),
+            timestamps=tuple((status, posix(at)) for status, at in machine.timestamps),
             owner=self.owner,
         )
 
@@ -674,40 +629,29 @@ class SessionActor:
 
     def usage_time(self, now: float) -> float:
         """Seconds from the first job's start to the last of inactive, closed, last completion (S18)."""
-        if self.started_at is None:
-            return 0.0
-        if self.state is SessionState.ACTIVE or self._running:
-            return now - self.started_at
-        ends = [t for t in (self.deactivated_at, self.closed_at, self.last_job_completed) if t is not None]
-        return max(ends, default=self.started_at) - self.started_at
+        return self.machine.usage_time(now, running=bool(self._running))
 
     def _details(self) -> dict[str, Any]:
         now = trio.current_time()
         iso = self._clock.iso
-        if self.started_at is None:
-            active_timeout = self.max_time
-        elif self.state is SessionState.CLOSED:
-            active_timeout = max(0.0, (self.closed_at or now) - self.started_at)
-            active_timeout = max(0.0, self.max_time - active_timeout)
-        else:
-            active_timeout = max(0.0, self._max_time_deadline - now)
+        machine = self.machine
         return {
             "id": self.session_id,
             "backend_name": self.backend_name,
-            "interactive_timeout": self.interactive_ttl,
-            "max_time": self.max_time,
-            "active_timeout": active_timeout,
-            "state": self.state.value,
-            "accepting_jobs": self.accepting_jobs,
-            "last_job_started": iso(self.last_job_started),
-            "last_job_completed": iso(self.last_job_completed),
-            "started_at": iso(self.started_at),
-            "closed_at": iso(self.closed_at),
-            "activated_at": iso(self.activated_at),
+            "interactive_timeout": machine.interactive_ttl,
+            "max_time": machine.max_time,
+            "active_timeout": machine.active_timeout(now),
+            "state": machine.state.value,
+            "accepting_jobs": machine.accepting_jobs,
+            "last_job_started": iso(machine.last_job_started),
+            "last_job_completed": iso(machine.last_job_completed),
+            "started_at": iso(machine.started_at),
+            "closed_at": iso(machine.closed_at),
+            "activated_at": iso(machine.activated_at),
             "mode": self.mode,
             "usage_time": self.usage_time(now),
-            "closed_reason": self.closed_reason.value if self.closed_reason else None,
-            "timestamps": [{"status": status, "timestamp": iso(at)} for status, at in self.timestamps],
+            "closed_reason": machine.closed_reason.value if machine.closed_reason else None,
+            "timestamps": [{"status": status, "timestamp": iso(at)} for status, at in machine.timestamps],
         }
 
     def jobs(self) -> Iterator[JobRecord]:

@@ -32,10 +32,10 @@ async def test_J4_a_crashed_session_fails_its_own_waiters_and_no_one_elses(autoj
         queued = await doomed.run("script", job(10))
         fine = await healthy.run("script", job(5, value="ok"))
 
-        def explode() -> None:
+        def explode(*_: object) -> None:
             raise RuntimeError("bug in the actor")
 
-        _actor(doomed)._on_close = explode  # type: ignore[method-assign]
+        _actor(doomed)._fire = explode  # type: ignore[method-assign]
         with structlog.testing.capture_logs() as logs, pytest.raises(qmux.SessionCrashedError, match="crashed"):
             await doomed.close()
         for victim in (running, queued):
@@ -249,11 +249,11 @@ async def test_J4_a_crash_met_through_the_mailbox_fails_the_caller_and_the_sessi
         queued = await doomed.run("script", job(10))
         await trio.sleep(1)
 
-        def explode() -> None:
+        def explode(*_: object) -> None:
             raise RuntimeError("bug in the actor")
 
         actor = _actor(doomed)
-        actor._on_close = explode  # type: ignore[method-assign]
+        actor._fire = explode  # type: ignore[method-assign]
         actor._waiting = None  # as if awake: the call goes through the mailbox, not the caller's task
         with pytest.raises(qmux.SessionCrashedError, match="crashed"):
             await doomed.close()
