@@ -451,7 +451,7 @@ class SessionActor:
             owner=self.owner,
         )
         self._queue.append(job)
-        self._scheduler.queued_jobs += 1
+        self._scheduler.session_queued(1)
         self._register_job(job)
         self._log.debug("job.queued", job_id=job_id, program_id=program_id, root=is_root)
         self._dispatch()
@@ -508,7 +508,7 @@ class SessionActor:
         now = trio.current_time()
         if job.status is JobStatus.QUEUED:
             self._queue.remove(job)
-            self._scheduler.queued_jobs -= 1
+            self._scheduler.session_dropped(1)
             job.finish(
                 JobStatus.CANCELLED,
                 now,
@@ -531,7 +531,7 @@ class SessionActor:
         now = trio.current_time()
         self.machine, self.root_job_id = machine, root_job_id
         self._queue.extend(queued)
-        self._scheduler.queued_jobs += len(queued)
+        self._scheduler.session_queued(len(queued))
         machine.fire(Event.HOLD_LOST, now)
         self._log.info("session.recovered", state=machine.state.value, queued=len(queued))
         self._on_deadlines()
@@ -582,7 +582,7 @@ class SessionActor:
                 error = _job_failed(job, message, reason.value)
             error.__cause__ = failure
             job.finish(status, now, error=error)
-        self._scheduler.queued_jobs -= len(self._queue)
+        self._scheduler.session_dropped(len(self._queue))
         self._queue.clear()
         self._scheduler.withdraw(self)
         self._log.info("session.closed", reason=reason.value, running=len(self._running))

@@ -1,0 +1,231 @@
+"""The executor pool of one backend: long-lived tasks that run its jobs, one at a time each.
+
+The scheduler (``_scheduler.py``) decides *what* runs; the pool runs it. An executor that ends a
+job hands it back (`on_done`) with itself already free, so that the job its settling starts (a
+session's next, S7) comes straight back to it, often without a trip through Trio's scheduler.
+A job is stopped by cancelling the executor's scope (J2, `job_timeout`); whatever the backend
+raises fails that job only (J3); a job still held when the service cancels the pool fails as
+``service_shutdown`` (J4).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, final
+
+import outcome
+import structlog
+import trio
+
+from ._errors import JobCancelledError, JobFailedError
+from ._jobs import JobRecord, JobStatus
+
+if TYPE_CHECKING:
+    from ._backend import Backend
+
+__all__ = ["Claimant", "ExecutorPool"]
+
+_log = structlog.get_logger("qmux")
+#: jobs an executor may run back to back, when each is handed over as the last ends, before it yields
+_STREAK = 16
+
+
+class Claimant(Protocol):
+    """A session as the scheduler sees it."""
+
+    session_id: str
+
+    def granted(self) -> None:
+        """The backend is now this session's; it should dispatch its queued jobs."""
+
+    def job_finished(self, job: JobRecord) -> None:
+        """One of its jobs has ended (any terminal state)."""
+
+
+@final
+class ExecutorPool:
+    """Runs one backend's jobs on executor tasks in the service's nursery."""
+
+    def __init__(
+        self, backend: Backend, nursery: trio.Nursery, *, on_done: Callable[[JobRecord, Claimant | None], None]
+    ) -> None:
+        self._backend = backend
+        self._nursery = nursery
+        self._on_done = on_done
+        #: executors with no job, ready for the next one
+        self._parked: list[_Executor] = []
+        self._closed = False
+        self._log = _log.bind(backend=backend.name)
+
+    def close(self) -> None:
+        """Start nothing more: executors that finish their job end."""
+        self._closed = True
+
+    def run(self, job: JobRecord, session: Claimant | None) -> None:
+        """Run `job` now: on a parked executor if one is free, else on a new one."""
+        if self._parked:  # an executor is free: hand it the job, no task to spawn
+            executor = self._parked.pop()
+            job.cancel_scope = executor.scope  # cancellable from now, before it has run (J2)
+            if executor.waiting:
+                executor.waiting = False
+                assert executor.task is not None
+                trio.lowlevel.reschedule(executor.task, outcome.Value((job, session)))
+            else:
+                executor.next = (job, session)
+        else:
+            executor = _Executor()
+            job.cancel_scope = executor.scope
+            self._nursery.start_soon(self._work, executor, job, session, name=f"qmux executor {self._backend.name}")
+
+    async def _work(self, executor: _Executor, job: JobRecord, session: Claimant | None) -> None:
+        """An executor: runs one job at a time, each in the executor's cancel scope.
+
+        Entering and leaving a Trio cancel scope costs more than the rest of a zero-work job, so
+        the executor keeps one scope for as long as nobody cancels it, and makes a new one only
+        after it was cancelled (a job cancelled, or one past its backend's job_timeout). Only
+        the job it runs (or was just handed) holds the scope as its ``cancel_scope``.
+        """
+        executor.task = trio.lowlevel.current_task()
+        current: JobRecord | None = job
+        reused = False
+        streak = 0
+        timeout = self._backend.config.job_timeout
+        try:
+            while True:
+                scope = executor.scope
+                with scope:
+                    while True:
+                        assert current is not None
+                        streak = streak + 1 if reused else 0
+                        if streak >= _STREAK:  # let others run now and then, as a task per job would
+                            streak = 0
+                            await trio.lowlevel.checkpoint()
+                        if timeout:
+                            scope.deadline = trio.current_time() + timeout
+                        await self._run_one(current)
+                        if scope.cancel_called:
+                            break  # cancelled as the job ended: settle it below, with a new scope
+                        if timeout:
+                            scope.deadline = math.inf
+                        done, current = current, None
+                        handed = await self._hand_back(executor, done, session)
+                        if handed is None:
+                            return
+                        (current, session), reused = handed
+                # the scope was cancelled: the job in hand was cancelled, or ran past job_timeout
+                executor.scope = trio.CancelScope()
+                assert current is not None
+                if not current.status.is_final:
+                    self._stopped(current, timed_out=bool(timeout) and trio.current_time() >= scope.deadline)
+                done, current = current, None
+                handed = await self._hand_back(executor, done, session)
+                if handed is None:
+                    return
+                (current, session), reused = handed
+        finally:
+            if executor in self._parked:
+                self._parked.remove(executor)
+            if current is not None:  # cancelled from outside: the service is shutting down (J4)
+                if not current.status.is_final:
+                    current.finish(
+                        JobStatus.ERROR,
+                        trio.current_time(),
+                        error=JobFailedError(
+                            f"the service shut down while job {current.job_id} was running",
+                            job_id=current.job_id,
+                            reason="service_shutdown",
+                        ),
+                    )
+                    self._log.warning(
+                        "job.failed", error="service shutdown", job_id=current.job_id, session_id=current.session_id
+                    )
+                self._on_done(current, session)
+
+    async def _hand_back(
+        self, executor: _Executor, done: JobRecord, session: Claimant | None
+    ) -> tuple[tuple[JobRecord, Claimant | None], bool] | None:
+        """Settle a finished job with the executor already free, then wait for the next one.
+
+        Freeing the executor first means the job its settling starts (a session's next, S7)
+        comes straight back to it, often without a trip through Trio's scheduler.
+        """
+        self._parked.append(executor)
+        self._on_done(done, session)
+        return await self._park(executor)
+
+    async def _park(self, executor: _Executor) -> tuple[tuple[JobRecord, Claimant | None], bool] | None:
+        """The next job, and whether it came without waiting; ``None``: none will come.
+
+        The executor is already in `_parked`, so that a job launched while it settled the last
+        one comes to it (``executor.next``) rather than to a new task.
+        """
+        if executor.next is not None:
+            handed, executor.next = executor.next, None
+            return handed, True
+        if self._closed:
+            return None
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            executor.waiting = False
+            if executor in self._parked:
+                self._parked.remove(executor)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        executor.waiting = True
+        waited: tuple[JobRecord, Claimant | None] = await trio.lowlevel.wait_task_rescheduled(abort)
+        return waited, False
+
+    async def _run_one(self, job: JobRecord) -> None:
+        """Execute one job and record DONE or ERROR; a cancellation propagates to the executor."""
+        self._log.debug("job.started", program_id=job.program_id, job_id=job.job_id, session_id=job.session_id)
+        try:
+            value = await self._backend.execute(job.request)
+        except Exception as exc:  # the backend's failure is this job's, and only its (J3)
+            error = JobFailedError(
+                f"job {job.job_id} failed on backend {self._backend.name!r}: {type(exc).__name__}: {exc}",
+                job_id=job.job_id,
+                reason="backend_error",
+            )
+            error.__cause__ = exc
+            if job.finish(JobStatus.ERROR, trio.current_time(), error=error):
+                self._log.info(
+                    "job.failed",
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                    job_id=job.job_id,
+                    session_id=job.session_id,
+                )
+        else:
+            if job.finish(JobStatus.DONE, trio.current_time(), value=value):
+                self._log.debug("job.done", job_id=job.job_id, session_id=job.session_id)
+
+    def _stopped(self, job: JobRecord, *, timed_out: bool) -> None:
+        if timed_out:
+            error: JobFailedError | JobCancelledError = JobFailedError(
+                f"job {job.job_id} ran past backend {self._backend.name!r}'s job_timeout of "
+                f"{self._backend.config.job_timeout:g}s and was stopped",
+                job_id=job.job_id,
+                reason="job_timeout",
+            )
+            if job.finish(JobStatus.ERROR, trio.current_time(), error=error):
+                self._log.warning("job.failed", error="job_timeout", job_id=job.job_id, session_id=job.session_id)
+        else:
+            error = JobCancelledError(
+                f"job {job.job_id} was cancelled while running", job_id=job.job_id, reason="cancelled"
+            )
+            if job.finish(JobStatus.CANCELLED, trio.current_time(), error=error):
+                self._log.info("job.cancelled", while_running=True, job_id=job.job_id, session_id=job.session_id)
+
+
+@final
+class _Executor:
+    """A long-lived task of a scheduler that runs its jobs one at a time."""
+
+    __slots__ = ("next", "scope", "task", "waiting")
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.task: trio.lowlevel.Task | None = None
+        self.waiting = False
+        self.next: tuple[JobRecord, Claimant | None] | None = None
