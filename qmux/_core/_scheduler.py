@@ -46,7 +46,6 @@ class BackendScheduler:
         self.holder: Claimant | None = None
         #: jobs queued for this backend, in sessions and in the line (the `pending_jobs` figure)
         self._queued = 0
-        self._nursery = nursery
         self._max_waiting = max_waiting
         self._line: deque[JobRecord | Claimant] = deque()
         self._sessions_in_line: set[Claimant] = set()

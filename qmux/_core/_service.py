@@ -8,9 +8,7 @@ waiter is still woken (SPEC J4).
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, final
@@ -35,6 +33,7 @@ from ._ids import new_id
 from ._jobs import Job, JobRecord, JobStatus
 from ._journal import Journal, JournalStore
 from ._recovery import job_from_snapshot, machine_from_snapshot
+from ._retention import Retained
 from ._scheduler import BackendScheduler
 from ._session import SessionActor
 from ._settings import ServiceSettings
@@ -78,8 +77,9 @@ class Service:
                 backend.name, backend.config, self, pending_jobs=scheduler.pending_jobs
             )
         self._live: dict[str, SessionActor] = {}
-        self._finished: OrderedDict[str, SessionActor] = OrderedDict()
-        self._jobs: OrderedDict[str, JobRecord] = OrderedDict()
+        #: closed sessions and jobs (finished or not), found by id until per-owner retention drops them
+        self._finished: Retained[SessionActor] = Retained(settings.retain_finished)
+        self._jobs: Retained[JobRecord] = Retained(settings.retain_finished, evictable=_is_finished)
         self._accepting = True
         self._all_ended = trio.Event()
         self._all_ended.set()
@@ -195,9 +195,7 @@ class Service:
 
     def _session_ended(self, actor: SessionActor) -> None:
         self._live.pop(actor.session_id, None)
-        self._finished[actor.session_id] = actor
-        while len(self._finished) > self.settings.retain_finished:
-            self._finished.popitem(last=False)
+        self._finished.add(actor.session_id, actor, actor.owner)
         if not self._live:
             self._all_ended.set()
 
@@ -242,22 +240,16 @@ class Service:
 
     async def job(self, job_id: str) -> Job:
         """A handle on a job by id, while the service remembers it."""
-        try:
-            return Job(self._jobs[check_id(job_id, name="job_id")])
-        except KeyError:
-            raise JobNotFoundError(f"no job with id {job_id!r}") from None
+        job = self._jobs.get(check_id(job_id, name="job_id"))
+        if job is None:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        return Job(job)
 
     def _register_job(self, job: JobRecord) -> None:
-        jobs = self._jobs
-        jobs[job.job_id] = job
+        self._jobs.add(job.job_id, job, job.owner)
         if self._journal is not None:
             job.observer = self._journal.job_changed
             job.durable = self._journal.job_changed(job)
-        excess = len(jobs) - self.settings.retain_finished
-        if excess > 0:  # forget the oldest finished jobs; unfinished ones are never dropped
-            oldest = itertools.islice(jobs.items(), 4 * excess)
-            for old_id in [jid for jid, old in oldest if old.status.is_final][:excess]:
-                del jobs[old_id]
 
     # -- recovery ------------------------------------------------------------------------------
 
@@ -284,6 +276,11 @@ class Service:
                 interactive_ttl=scheduler.config.interactive_ttl,
                 idle_open_timeout=self.settings.idle_open_timeout,
             )
+            if machine.is_closed:  # kept for lookup until retention drops it (V1)
+                actor.retire(machine, session.root_job_id)
+                self._finished.add(actor.session_id, actor, actor.owner)
+                self._fail_orphans(snapshots, "its session had closed")  # jobs it was running (S10)
+                continue
             revived = [self._revive(snapshot, actor._cancel_job) for snapshot in snapshots]
             actor.resume(machine, session.root_job_id, [job for job in revived if job.status is JobStatus.QUEUED])
             self._start(actor)
@@ -308,7 +305,7 @@ class Service:
             canceller=canceller,
             idempotent=bool(scheduler and scheduler.config.idempotent),
         )
-        self._jobs[job.job_id] = job
+        self._jobs.add(job.job_id, job, job.owner)
         if self._journal is not None and snapshot.status in ("QUEUED", "RUNNING"):
             job.observer = self._journal.job_changed
             if job.status.is_final:  # failed as interrupted by the restart: that is news to keep
@@ -342,6 +339,10 @@ class Service:
     def _stop_schedulers(self) -> None:
         for scheduler in self._schedulers.values():
             scheduler.shut_down()
+
+
+def _is_finished(job: JobRecord) -> bool:
+    return job.status.is_final
 
 
 async def _refuse_cancel(job: JobRecord) -> None:  # pragma: no cover - only finished jobs get it

@@ -541,6 +541,12 @@ class SessionActor:
             else:
                 self._out_of_work(now)
 
+    def retire(self, machine: SessionMachine, root_job_id: str | None) -> None:
+        """Stand for a session the journal holds as closed: never run, it answers from its final state."""
+        self.machine, self.root_job_id = machine, root_job_id
+        self._ended = True
+        self._send.close()
+
     # -- the machine -------------------------------------------------------------------------
 
     def _on_deadlines(self) -> None:
