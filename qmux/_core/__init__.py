@@ -12,7 +12,15 @@ the remote client (``qmux._wire``, ``qmux._remote``), the HTTP front doors (``qm
 from __future__ import annotations
 
 from ._backend import Backend, BackendConfig, JobRequest
-from ._checks import MODES, check_session_request, find_backend, pick_least_busy, session_max_time
+from ._checks import (
+    FAILURE_POLICIES,
+    MODES,
+    SessionTerms,
+    check_session_request,
+    find_backend,
+    pick_least_busy,
+    session_max_time,
+)
 from ._duration import format_duration, parse_duration
 from ._errors import (
     AuthenticationError,
@@ -33,8 +41,9 @@ from ._errors import (
     SessionCrashedError,
     SessionNotFoundError,
     StorageError,
+    TransientBackendError,
 )
-from ._handles import BackendHandle, ServiceAPI, Session, SessionPort, current_session
+from ._handles import BackendHandle, Batch, ServiceAPI, Session, SessionPort, current_session
 from ._ids import new_id
 from ._jobs import Job, JobPort, JobRecord, JobStatus
 from ._journal import Journal, JournalStore, Ticket
@@ -56,6 +65,7 @@ from ._validate import (
 )
 
 __all__ = [
+    "FAILURE_POLICIES",
     "MODES",
     "AuthenticationError",
     "Backend",
@@ -63,6 +73,7 @@ __all__ = [
     "BackendHandle",
     "BackendNotFoundError",
     "BackendUnavailableError",
+    "Batch",
     "CapacityError",
     "ClosedReason",
     "ErrorSnapshot",
@@ -94,8 +105,10 @@ __all__ = [
     "SessionPort",
     "SessionSnapshot",
     "SessionState",
+    "SessionTerms",
     "StorageError",
     "Ticket",
+    "TransientBackendError",
     "WallClock",
     "check_flag",
     "check_id",

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from attrs import field, frozen, validators
 
-from ._validate import positive_int, positive_seconds
+from ._validate import non_negative_int, non_negative_seconds, positive_int, positive_seconds
 
 __all__ = ["Backend", "BackendConfig", "JobRequest"]
 
@@ -41,6 +41,10 @@ class BackendConfig:
     #: the longest a job may run, in seconds; past it the job is stopped and fails. ``None``: no
     #: limit. A bound for backends that can hang: a running job outlives its session's max_time (S10)
     job_timeout: float | None = field(default=None, validator=validators.optional(positive_seconds))
+    #: how many more times a job whose execution raises `TransientBackendError` runs (SPEC R1)
+    retries: int = field(default=0, validator=non_negative_int)
+    #: seconds before the first retry; each further retry waits twice as long (SPEC R1)
+    retry_backoff: float = field(default=1.0, validator=non_negative_seconds)
 
 
 @frozen

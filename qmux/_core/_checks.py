@@ -11,16 +11,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
+from attrs import frozen
+
 from ._backend import BackendConfig
 from ._duration import parse_duration
 from ._errors import BackendNotFoundError, BackendUnavailableError, InvalidInputError
 from ._handles import BackendHandle
 from ._validate import check_flag, check_id, check_positive_int
 
-__all__ = ["MODES", "check_session_request", "find_backend", "pick_least_busy", "session_max_time"]
+__all__ = [
+    "FAILURE_POLICIES",
+    "MODES",
+    "SessionTerms",
+    "check_session_request",
+    "find_backend",
+    "pick_least_busy",
+    "session_max_time",
+]
 
-#: the session modes IBM's API knows; both behave as ``dedicated`` here
+#: the session modes IBM's API knows (SPEC B1)
 MODES: Final = ("dedicated", "batch")
+#: what a session does when one of its jobs fails (SPEC F1): "continue" is J3
+FAILURE_POLICIES: Final = ("continue", "abort")
 
 
 def find_backend(handles: Mapping[str, BackendHandle], name: object) -> BackendHandle:
@@ -56,13 +68,47 @@ def pick_least_busy(
     return min(candidates, key=lambda handle: handle.pending_jobs)
 
 
-def check_session_request(backend: str, config: BackendConfig, *, max_time: object, mode: object) -> float:
-    """The checks of SPEC S1, S4 and S5 on opening a session; the session's max_time in seconds."""
+@frozen
+class SessionTerms:
+    """What a session was opened with, checked: the same checks in process and over HTTP."""
+
+    #: seconds (S4)
+    max_time: float
+    #: "dedicated" or "batch" (B1)
+    mode: str = "dedicated"
+    #: "continue" (J3) or "abort" (F1)
+    failure_policy: str = "continue"
+    #: how many jobs it accepts; ``None``: no limit (L1)
+    max_jobs: int | None = None
+
+    @property
+    def is_batch(self) -> bool:
+        return self.mode == "batch"
+
+
+def check_session_request(
+    backend: str,
+    config: BackendConfig,
+    *,
+    max_time: object,
+    mode: object = "dedicated",
+    failure_policy: object = "continue",
+    max_jobs: object = None,
+) -> SessionTerms:
+    """The checks of SPEC S1, S4, S5, B1, F1 and L1 on opening a session."""
     if not config.operational:
         raise BackendUnavailableError(f"backend {backend!r} is not operational; it opens no sessions (S1)")
     if mode not in MODES:
         raise InvalidInputError(f"mode={mode!r} is not a session mode; use one of {', '.join(MODES)}")
-    return session_max_time(max_time, config, backend)
+    if failure_policy not in FAILURE_POLICIES:
+        raise InvalidInputError(
+            f"failure_policy={failure_policy!r} is not a failure policy; use one of {', '.join(FAILURE_POLICIES)}"
+        )
+    if max_jobs is not None:
+        check_positive_int(max_jobs, name="max_jobs")
+    assert isinstance(mode, str) and isinstance(failure_policy, str)
+    assert max_jobs is None or isinstance(max_jobs, int)
+    return SessionTerms(session_max_time(max_time, config, backend), mode, failure_policy, max_jobs)
 
 
 def session_max_time(max_time: object, config: BackendConfig, backend: str) -> float:

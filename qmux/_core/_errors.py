@@ -46,6 +46,7 @@ __all__ = [
     "SessionCrashedError",
     "SessionNotFoundError",
     "StorageError",
+    "TransientBackendError",
 ]
 
 
@@ -62,6 +63,10 @@ class ClosedReason(enum.Enum):
     ROOT_JOB_CANCELLED = "root_job_cancelled"
     #: no job arrived within the idle-at-open delay, SPEC S19
     IDLE_AT_OPEN = "idle_at_open"
+    #: one of its jobs failed and its failure_policy is "abort", SPEC F1
+    JOB_FAILED = "job_failed"
+    #: it ran the max_jobs it was opened for, SPEC L1
+    MAX_JOBS = "max_jobs"
     #: its actor failed unexpectedly
     CRASHED = "crashed"
     #: the service shut down
@@ -94,6 +99,15 @@ class SessionNotFoundError(NotFoundError):
 @final
 class JobNotFoundError(NotFoundError):
     """No job has the requested id."""
+
+
+class TransientBackendError(QmuxError):
+    """Raised by a backend for a failure worth retrying (SPEC R1): a busy device, a dropped link.
+
+    A backend whose config allows retries runs the job again, up to ``retries`` more times with
+    backoff, never past its session's max_time; any other exception fails the job at once.
+    Subclass it for your own transient failures.
+    """
 
 
 @final

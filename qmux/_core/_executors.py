@@ -18,7 +18,7 @@ import outcome
 import structlog
 import trio
 
-from ._errors import JobCancelledError, JobFailedError
+from ._errors import JobCancelledError, JobFailedError, TransientBackendError
 from ._jobs import JobRecord, JobStatus
 
 if TYPE_CHECKING:
@@ -41,6 +41,16 @@ class Claimant(Protocol):
 
     def job_finished(self, job: JobRecord) -> None:
         """One of its jobs has ended (any terminal state)."""
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether its jobs must not run beside anyone else's (a dedicated session, S7; a batch is not)."""
+        ...
+
+    @property
+    def max_time_deadline(self) -> float:
+        """When its max_time runs out, in Trio time: no retry starts past it (R1)."""
+        ...
 
 
 @final
@@ -103,7 +113,7 @@ class ExecutorPool:
                             await trio.lowlevel.checkpoint()
                         if timeout:
                             scope.deadline = trio.current_time() + timeout
-                        await self._run_one(current)
+                        await self._run_one(current, session)
                         if scope.cancel_called:
                             break  # cancelled as the job ended: settle it below, with a new scope
                         if timeout:
@@ -176,29 +186,68 @@ class ExecutorPool:
         waited: tuple[JobRecord, Claimant | None] = await trio.lowlevel.wait_task_rescheduled(abort)
         return waited, False
 
-    async def _run_one(self, job: JobRecord) -> None:
-        """Execute one job and record DONE or ERROR; a cancellation propagates to the executor."""
-        self._log.debug("job.started", program_id=job.program_id, job_id=job.job_id, session_id=job.session_id)
-        try:
-            value = await self._backend.execute(job.request)
-        except Exception as exc:  # the backend's failure is this job's, and only its (J3)
-            error = JobFailedError(
-                f"job {job.job_id} failed on backend {self._backend.name!r}: {type(exc).__name__}: {exc}",
+    async def _run_one(self, job: JobRecord, session: Claimant | None) -> None:
+        """Execute one job and record DONE or ERROR; a cancellation propagates to the executor.
+
+        A `TransientBackendError` runs the job again, in place (same id, same executor, so it
+        keeps its place at the head of its session's queue), up to the backend's ``retries`` more
+        times, waiting ``retry_backoff`` seconds, then twice as long each time, and never past its
+        session's max_time (R1). Any other exception fails it at once (J3).
+        """
+        config = self._backend.config
+        while True:
+            job.attempts += 1
+            self._log.debug(
+                "job.started",
+                program_id=job.program_id,
                 job_id=job.job_id,
-                reason="backend_error",
+                session_id=job.session_id,
+                attempt=job.attempts,
             )
-            error.__cause__ = exc
-            if job.finish(JobStatus.ERROR, trio.current_time(), error=error):
-                self._log.info(
-                    "job.failed",
-                    error=str(exc),
-                    error_type=type(exc).__name__,
-                    job_id=job.job_id,
-                    session_id=job.session_id,
-                )
-        else:
-            if job.finish(JobStatus.DONE, trio.current_time(), value=value):
-                self._log.debug("job.done", job_id=job.job_id, session_id=job.session_id)
+            try:
+                value = await self._backend.execute(job.request)
+            except TransientBackendError as exc:
+                delay = config.retry_backoff * 2 ** (job.attempts - 1)
+                deadline = session.max_time_deadline if session is not None else math.inf
+                if job.attempts <= config.retries and trio.current_time() + delay < deadline:
+                    self._log.info(
+                        "job.retrying",
+                        job_id=job.job_id,
+                        session_id=job.session_id,
+                        attempt=job.attempts,
+                        error=str(exc),
+                        delay=delay,
+                    )
+                    await trio.sleep(delay)
+                    continue
+                self._failed(job, exc, retried=job.attempts > 1, stopped_by_max_time=job.attempts <= config.retries)
+            except Exception as exc:  # the backend's failure is this job's, and only its (J3)
+                self._failed(job, exc)
+            else:
+                if job.finish(JobStatus.DONE, trio.current_time(), value=value):
+                    self._log.debug("job.done", job_id=job.job_id, session_id=job.session_id)
+            return
+
+    def _failed(
+        self, job: JobRecord, exc: Exception, *, retried: bool = False, stopped_by_max_time: bool = False
+    ) -> None:
+        attempts = f" after {job.attempts} attempts" if retried or stopped_by_max_time else ""
+        why = " (no retry: it would outlive its session's max_time)" if stopped_by_max_time else ""
+        error = JobFailedError(
+            f"job {job.job_id} failed on backend {self._backend.name!r}{attempts}{why}: {type(exc).__name__}: {exc}",
+            job_id=job.job_id,
+            reason="backend_error",
+        )
+        error.__cause__ = exc
+        if job.finish(JobStatus.ERROR, trio.current_time(), error=error):
+            self._log.info(
+                "job.failed",
+                error=str(exc),
+                error_type=type(exc).__name__,
+                job_id=job.job_id,
+                session_id=job.session_id,
+                attempts=job.attempts,
+            )
 
     def _stopped(self, job: JobRecord, *, timed_out: bool) -> None:
         if timed_out:

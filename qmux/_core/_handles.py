@@ -19,7 +19,7 @@ from ._backend import BackendConfig
 from ._errors import InvalidInputError
 from ._jobs import Job, JobPort
 
-__all__ = ["BackendHandle", "ServiceAPI", "Session", "SessionPort", "current_session"]
+__all__ = ["BackendHandle", "Batch", "ServiceAPI", "Session", "SessionPort", "current_session"]
 
 _current_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar("qmux_session", default=None)
 
@@ -52,7 +52,15 @@ class ServiceAPI(Protocol):
     def least_busy(
         self, *, operational: bool = True, simulator: bool | None = False, min_num_qubits: int | None = None
     ) -> BackendHandle: ...
-    def open_session_port(self, backend: str, *, max_time: object = None, mode: str = "dedicated") -> SessionPort: ...
+    def open_session_port(
+        self,
+        backend: str,
+        *,
+        max_time: object = None,
+        mode: str = "dedicated",
+        failure_policy: str = "continue",
+        max_jobs: int | None = None,
+    ) -> SessionPort: ...
     async def submit_job(
         self, backend: str, program_id: str, inputs: Any, options: dict[str, Any] | None = None
     ) -> JobPort: ...
@@ -91,12 +99,15 @@ class BackendHandle:
         return Job(await self.service.submit_job(self.name, program_id, inputs, options))
 
 
-@final
 class Session:
     """A session on one backend (SPEC S1-S19).
 
     ``Session(service=service, backend="name")`` or ``Session(backend=service.backend("name"))``
     opens it at once; use it as ``async with`` (closed on exit, S2, S12) or close it by hand.
+
+    `failure_policy`: ``"continue"`` (a failed job fails only itself, J3) or ``"abort"`` (the
+    first failed job closes the session, F1). `max_jobs`: the session accepts that many jobs,
+    then closes once they have run (L1).
     """
 
     __slots__ = ("_port", "_service", "_tokens")
@@ -108,6 +119,8 @@ class Session:
         max_time: str | float | None = None,
         *,
         mode: str = "dedicated",
+        failure_policy: str = "continue",
+        max_jobs: int | None = None,
     ) -> None:
         if backend is None:
             raise InvalidInputError("Session needs a backend: its name, or a handle from service.backend()")
@@ -127,7 +140,9 @@ class Session:
         if not hasattr(service, "open_session_port"):
             raise InvalidInputError(f"service={service!r} is not a qmux service: use open_service() or connect()")
         self._service = service
-        self._port = service.open_session_port(backend_name, max_time=max_time, mode=mode)
+        self._port = service.open_session_port(
+            backend_name, max_time=max_time, mode=mode, failure_policy=failure_policy, max_jobs=max_jobs
+        )
         self._tokens: list[contextvars.Token[Session | None]] = []
 
     @classmethod
@@ -182,3 +197,29 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<qmux.Session {self.session_id} backend={self.backend_name!r}>"
+
+
+@final
+class Batch(Session):
+    """A batch on one backend (SPEC B1-B3): ``Session`` with ``mode="batch"``, the same forms.
+
+    A batch never holds its backend idle: when none of its jobs is queued, others run at once
+    (B2); while it is active its queued jobs still go first. Its ``usage_time`` counts only the
+    time its jobs ran (B3).
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        service: ServiceAPI | None = None,
+        backend: str | BackendHandle | None = None,
+        max_time: str | float | None = None,
+        *,
+        failure_policy: str = "continue",
+        max_jobs: int | None = None,
+    ) -> None:
+        super().__init__(service, backend, max_time, mode="batch", failure_policy=failure_policy, max_jobs=max_jobs)
+
+    def __repr__(self) -> str:
+        return f"<qmux.Batch {self.session_id} backend={self.backend_name!r}>"

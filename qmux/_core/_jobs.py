@@ -15,6 +15,7 @@ from ._snapshots import ErrorSnapshot, JobSnapshot
 if TYPE_CHECKING:
     from ._backend import JobRequest
     from ._journal import Ticket
+    from ._time import WallClock
 
 __all__ = ["Job", "JobPort", "JobRecord", "JobStatus"]
 
@@ -68,6 +69,10 @@ class JobRecord:
     observer: Callable[[JobRecord], object] | None = None
     #: the journal batch that makes its acceptance durable; the submitter waits on it
     durable: Ticket | None = None
+    #: how many times its backend began to execute it (R1: transient failures run it again)
+    attempts: int = 0
+    #: turns its Trio times into the UTC timestamps `metrics()` reports
+    clock: WallClock | None = None
     _done: trio.Event = field(factory=trio.Event)
 
     @property
@@ -125,6 +130,7 @@ class JobRecord:
             value=self.value,
             error=error,
             owner=self.owner,
+            attempts=self.attempts,
         )
 
     # -- the JobPort protocol ------------------------------------------------------------------
@@ -142,6 +148,22 @@ class JobRecord:
         if not self.status.is_final:
             await self.canceller(self)
 
+    async def get_metrics(self) -> dict[str, Any]:
+        return self.metrics(trio.current_time())
+
+    def metrics(self, now: float) -> dict[str, Any]:
+        """IBM's ``job.metrics()`` shape (SPEC U1): timestamps, usage, plus queue time and attempts."""
+        iso = self.clock.iso if self.clock is not None else _no_time
+        started, finished = self.started_at, self.finished_at
+        ran = 0.0 if started is None else (finished if finished is not None else now) - started
+        queued_until = started if started is not None else (finished if finished is not None else now)
+        return {
+            "timestamps": {"created": iso(self.created_at), "running": iso(started), "finished": iso(finished)},
+            "usage": {"quantum_seconds": ran, "seconds": ran},
+            "queue_seconds": max(0.0, queued_until - self.created_at),
+            "attempts": self.attempts,
+        }
+
 
 class JobPort(Protocol):
     """What a `Job` handle talks to: a local record, or a remote job over HTTP."""
@@ -158,6 +180,7 @@ class JobPort(Protocol):
     async def get_status(self) -> str: ...
     async def get_result(self) -> Any: ...
     async def cancel(self) -> None: ...
+    async def get_metrics(self) -> dict[str, Any]: ...
 
 
 @final
@@ -198,5 +221,14 @@ class Job:
         """Remove a queued job, or stop a running one (SPEC J2); harmless once it ended (S16)."""
         await self._port.cancel()
 
+    async def metrics(self) -> dict[str, Any]:
+        """IBM's shape (SPEC U1): ``timestamps`` (created, running, finished), ``usage``
+        (quantum_seconds, seconds), plus ``queue_seconds`` and ``attempts`` (R1)."""
+        return await self._port.get_metrics()
+
     def __repr__(self) -> str:
         return f"<qmux.Job {self.job_id} program={self.program_id!r} session={self.session_id}>"
+
+
+def _no_time(_: float | None) -> None:
+    return None

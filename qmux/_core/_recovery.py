@@ -11,12 +11,18 @@ import math
 from collections.abc import Awaitable, Callable
 
 from ._backend import JobRequest
+from ._checks import SessionTerms
 from ._errors import ClosedReason, JobCancelledError, JobError, JobFailedError
 from ._jobs import JobRecord, JobStatus
 from ._session_state import Intake, SessionMachine, SessionState
 from ._snapshots import JobSnapshot, SessionSnapshot
 
-__all__ = ["job_from_snapshot", "machine_from_snapshot"]
+__all__ = ["job_from_snapshot", "machine_from_snapshot", "terms_from_snapshot"]
+
+
+def terms_from_snapshot(snapshot: SessionSnapshot) -> SessionTerms:
+    """What the session was opened with, as the journal kept it."""
+    return SessionTerms(snapshot.max_time, snapshot.mode, snapshot.failure_policy, snapshot.max_jobs)
 
 
 def machine_from_snapshot(
@@ -37,6 +43,7 @@ def machine_from_snapshot(
         max_time=snapshot.max_time,
         interactive_ttl=interactive_ttl,
         idle_open_timeout=idle_open_timeout,
+        batch=snapshot.mode == "batch",
     )
     machine.state = SessionState(snapshot.state)
     if machine.state is SessionState.CLOSED:
@@ -78,6 +85,7 @@ def job_from_snapshot(
         owner=snapshot.owner,
     )
     status = JobStatus(snapshot.status)
+    job.attempts = snapshot.attempts
     if status.is_final:
         error: JobError | None = None
         if snapshot.error is not None:

@@ -9,6 +9,9 @@ One `BackendScheduler` per backend decides what runs next under SPEC S7-S9:
   sessions whose next job is waiting (an inactive or not-yet-started session is one entry).
   A session at the head of the line waits until the backend has drained, so that its jobs
   never interleave with anyone else's, then it becomes the holder.
+* A *batch* (B2) holds the backend only while it has jobs queued, and never exclusively: its
+  jobs may run beside job-mode jobs and other batches'. While it is active its claims go in a
+  *priority lane*, served before the line.
 
 The scheduler is the *policy*: plain synchronous state inside the service's Trio thread that
 never awaits, so its decisions are atomic. It owns its figures (queued jobs, the running
@@ -47,11 +50,15 @@ class BackendScheduler:
         #: jobs queued for this backend, in sessions and in the line (the `pending_jobs` figure)
         self._queued = 0
         self._max_waiting = max_waiting
+        #: the waiting line, in arrival order: job-mode jobs, and sessions with a job waiting
         self._line: deque[JobRecord | Claimant] = deque()
-        self._sessions_in_line: set[Claimant] = set()
+        #: active batches with queued jobs: they go before the line (B2, S7)
+        self._priority: deque[Claimant] = deque()
+        #: every session in either lane
+        self._claimed: set[Claimant] = set()
         self._running: set[JobRecord] = set()
-        #: how many of the running jobs belong to a session: job-mode jobs never run beside them
-        self._session_jobs_running = 0
+        #: running jobs of dedicated sessions: nobody else's job runs beside them (S7)
+        self._exclusive_running = 0
         self._idle = trio.lowlevel.ParkingLot()
         self._pool = ExecutorPool(backend, nursery, on_done=self._settle)
         self._shut_down = False
@@ -78,21 +85,24 @@ class BackendScheduler:
 
     # -- called by sessions ----------------------------------------------------------------
 
-    def claim(self, session: Claimant) -> None:
-        """Put a session with a waiting job in line (or at once in front, if the backend is idle)."""
-        if session is self.holder or session in self._sessions_in_line:
+    def claim(self, session: Claimant, *, priority: bool = False) -> None:
+        """Put a session with a waiting job in line (or at once in front, if the backend is idle).
+
+        `priority`: an active batch, whose jobs go before the line (B2).
+        """
+        if session is self.holder or session in self._claimed:
             return
-        self._line.append(session)
-        self._sessions_in_line.add(session)
+        (self._priority if priority else self._line).append(session)
+        self._claimed.add(session)
         self._pump()
 
     def withdraw(self, session: Claimant) -> None:
-        """The session has nothing to run any more: take it out of line, or let go of the backend."""
+        """The session has nothing to run now: take it out of its lane, or let go of the backend."""
         if session is self.holder:
             self.holder = None
-        elif session in self._sessions_in_line:
-            self._sessions_in_line.discard(session)
-            self._line.remove(session)
+        elif session in self._claimed:
+            self._claimed.discard(session)
+            (self._priority if session in self._priority else self._line).remove(session)
         self._pump()
 
     def session_queued(self, count: int) -> None:
@@ -159,25 +169,29 @@ class BackendScheduler:
                     ),
                 )
         self._line.clear()
-        self._sessions_in_line.clear()
+        self._priority.clear()
+        self._claimed.clear()
         self._queued = 0
 
     # -- the engine --------------------------------------------------------------------------
 
     def _pump(self) -> None:
         """Start whatever may start now. Called after every change that could free the backend."""
-        while self.holder is None and self._line and not self._shut_down:
-            head = self._line[0]
+        while self.holder is None and not self._shut_down:
+            lane = self._priority or self._line
+            if not lane:
+                return
+            head = lane[0]
+            if isinstance(head, JobRecord) or not head.exclusive:  # job mode, or a batch (B2)
+                if not self.free_slots or self._exclusive_running:
+                    return  # nothing runs beside a dedicated session's jobs (S7)
+            elif self._running:
+                return  # drain first: a dedicated session's jobs never interleave with others'
+            lane.popleft()
             if isinstance(head, JobRecord):
-                if not self.free_slots or self._session_jobs_running:
-                    return
-                self._line.popleft()
                 self._launch(head, None)
             else:
-                if self._running:
-                    return  # drain first: a session's jobs never interleave with others'
-                self._line.popleft()
-                self._sessions_in_line.discard(head)
+                self._claimed.discard(head)
                 self.holder = head
                 head.granted()
 
@@ -185,8 +199,8 @@ class BackendScheduler:
         self._queued -= 1
         job.mark_running(trio.current_time())
         self._running.add(job)
-        if session is not None:
-            self._session_jobs_running += 1
+        if session is not None and session.exclusive:
+            self._exclusive_running += 1
         self._pool.run(job, session)
 
     def _settle(self, job: JobRecord, session: Claimant | None) -> None:
@@ -194,7 +208,8 @@ class BackendScheduler:
         job.cancel_scope = None
         self._running.discard(job)
         if session is not None:
-            self._session_jobs_running -= 1
+            if session.exclusive:
+                self._exclusive_running -= 1
             session.job_finished(job)
         self._pump()
         self._idle.unpark_all()

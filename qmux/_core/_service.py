@@ -17,7 +17,7 @@ import structlog
 import trio
 
 from ._backend import Backend, JobRequest
-from ._checks import check_session_request, find_backend, pick_least_busy
+from ._checks import SessionTerms, check_session_request, find_backend, pick_least_busy
 from ._errors import (
     BackendUnavailableError,
     CapacityError,
@@ -32,7 +32,7 @@ from ._handles import BackendHandle, Session
 from ._ids import new_id
 from ._jobs import Job, JobRecord, JobStatus
 from ._journal import Journal, JournalStore
-from ._recovery import job_from_snapshot, machine_from_snapshot
+from ._recovery import job_from_snapshot, machine_from_snapshot, terms_from_snapshot
 from ._retention import Retained
 from ._scheduler import BackendScheduler
 from ._session import SessionActor
@@ -109,10 +109,12 @@ class Service:
         *,
         max_time: object = None,
         mode: str = "dedicated",
+        failure_policy: str = "continue",
+        max_jobs: int | None = None,
         session_id: str | None = None,
         owner: str | None = None,
     ) -> SessionActor:
-        """Open a session and start its actor; the checks of SPEC S1, S4 and S5 happen here.
+        """Open a session and start its actor; the checks of SPEC S1, S4, S5, B1, F1 and L1 happen here.
 
         `session_id` lets a front door open a session under an id its client proposed (so that
         the client knows the id before the round trip); it must be new and look like one of ours.
@@ -133,29 +135,30 @@ class Service:
             self.backend(backend)  # raises the error that lists the known names
             raise AssertionError("unreachable")
         config = scheduler.config
-        seconds = check_session_request(backend, config, max_time=max_time, mode=mode)
+        terms = check_session_request(
+            backend, config, max_time=max_time, mode=mode, failure_policy=failure_policy, max_jobs=max_jobs
+        )
         if len(self._live) >= self.settings.max_open_sessions:
             raise CapacityError(
                 f"{len(self._live)} sessions are open, the service's limit; close some or raise max_open_sessions"
             )
-        actor = self._new_actor(session_id or new_id(), scheduler, max_time=seconds, mode=mode, owner=owner)
+        actor = self._new_actor(session_id or new_id(), scheduler, terms, owner=owner)
         if self._journal is not None:
             actor.durable = self._journal.session_changed(actor)
         self._start(actor)
         return actor
 
     def _new_actor(
-        self, session_id: str, scheduler: BackendScheduler, *, max_time: float, mode: str, owner: str | None
+        self, session_id: str, scheduler: BackendScheduler, terms: SessionTerms, *, owner: str | None
     ) -> SessionActor:
         return SessionActor(
             session_id=session_id,
             scheduler=scheduler,
-            max_time=max_time,
+            terms=terms,
             clock=self._clock,
             idle_open_timeout=self.settings.idle_open_timeout,
             max_queued_jobs=self.settings.max_queued_jobs_per_session,
             max_mailbox=self.settings.max_mailbox,
-            mode=mode,
             register_job=self._register_job,
             on_ended=self._session_ended,
             on_change=self._journal.session_changed if self._journal else None,
@@ -226,6 +229,7 @@ class Service:
             trio.current_time(),
             scheduler.cancel_job,
             owner=owner,
+            clock=self._clock,
         )
         scheduler.submit(job)
         self._register_job(job)
@@ -267,9 +271,7 @@ class Service:
             if scheduler is None:
                 self._fail_orphans(snapshots, f"its backend {session.backend!r} is no longer served")
                 continue
-            actor = self._new_actor(
-                session.session_id, scheduler, max_time=session.max_time, mode=session.mode, owner=session.owner
-            )
+            actor = self._new_actor(session.session_id, scheduler, terms_from_snapshot(session), owner=session.owner)
             machine = machine_from_snapshot(
                 session,
                 to_trio=self._clock.trio_at,
@@ -305,6 +307,7 @@ class Service:
             canceller=canceller,
             idempotent=bool(scheduler and scheduler.config.idempotent),
         )
+        job.clock = self._clock
         self._jobs.add(job.job_id, job, job.owner)
         if self._journal is not None and snapshot.status in ("QUEUED", "RUNNING"):
             job.observer = self._journal.job_changed

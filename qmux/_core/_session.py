@@ -27,6 +27,7 @@ import trio
 from attrs import frozen
 
 from ._backend import JobRequest
+from ._checks import SessionTerms
 from ._errors import (
     CapacityError,
     ClosedReason,
@@ -132,6 +133,8 @@ _CLOSED_MESSAGES = {
     ClosedReason.MAX_TIME: "reached its max_time",
     ClosedReason.ROOT_JOB_CANCELLED: "failed because its root job was cancelled",
     ClosedReason.IDLE_AT_OPEN: "received no job within its idle-at-open delay and closed itself",
+    ClosedReason.JOB_FAILED: "was closed because one of its jobs failed",
+    ClosedReason.MAX_JOBS: "accepted its max_jobs",
     ClosedReason.CRASHED: "crashed",
     ClosedReason.SERVICE_SHUTDOWN: "was closed because the service shut down",
 }
@@ -151,12 +154,11 @@ class SessionActor:
         *,
         session_id: str,
         scheduler: BackendScheduler,
-        max_time: float,
+        terms: SessionTerms,
         clock: WallClock,
         idle_open_timeout: float,
         max_queued_jobs: int,
         max_mailbox: int,
-        mode: str,
         register_job: Callable[[JobRecord], None],
         on_ended: Callable[[SessionActor], None],
         on_change: Callable[[SessionActor], object] | None = None,
@@ -164,16 +166,22 @@ class SessionActor:
     ) -> None:
         self.session_id = session_id
         self.backend_name = scheduler.name
-        self.mode = mode
+        #: what it was opened with: max_time, mode, failure_policy, max_jobs
+        self.terms = terms
         #: who opened it: an opaque tag a front door sets (the HTTP server's tenant); its jobs inherit it
         self.owner = owner
         self.root_job_id: str | None = None
         self.machine = SessionMachine(
             now=trio.current_time(),
-            max_time=max_time,
+            max_time=terms.max_time,
             interactive_ttl=scheduler.config.interactive_ttl,
             idle_open_timeout=idle_open_timeout,
+            batch=terms.is_batch,
         )
+        #: jobs it has accepted (L1 counts them)
+        self._accepted = 0
+        #: the job whose failure closed it (F1)
+        self._failed_job_id: str | None = None
         self._scheduler = scheduler
         self._clock = clock
         self._max_queued_jobs = max_queued_jobs
@@ -191,15 +199,28 @@ class SessionActor:
         #: the cancel scope the actor waits in, while it waits: `_notice` moves its deadline
         self._waiting: trio.CancelScope | None = None
         self._log = _log.bind(session_id=session_id, backend=scheduler.name)
-        self._log.info("session.opened", max_time=max_time, interactive_ttl=scheduler.config.interactive_ttl, mode=mode)
+        self._log.info(
+            "session.opened",
+            max_time=terms.max_time,
+            interactive_ttl=scheduler.config.interactive_ttl,
+            mode=terms.mode,
+            failure_policy=terms.failure_policy,
+            max_jobs=terms.max_jobs,
+        )
 
     @property
     def state(self) -> SessionState:
         return self.machine.state
 
     @property
-    def max_time(self) -> float:
-        return self.machine.max_time
+    def exclusive(self) -> bool:
+        """Whether its jobs must not run beside anyone else's: a dedicated session's (S7), not a batch's (B2)."""
+        return not self.terms.is_batch
+
+    @property
+    def max_time_deadline(self) -> float:
+        """When its max_time runs out (Trio time; ``inf`` before it starts): retries stop there (R1)."""
+        return self.machine.deadlines.max_time
 
     @property
     def _has_work(self) -> bool:
@@ -449,11 +470,15 @@ class SessionActor:
             now,
             self._cancel_job,
             owner=self.owner,
+            clock=self._clock,
         )
         self._queue.append(job)
         self._scheduler.session_queued(1)
         self._register_job(job)
         self._log.debug("job.queued", job_id=job_id, program_id=program_id, root=is_root)
+        self._accepted += 1
+        if self._accepted == self.terms.max_jobs:  # its last: it takes no more, closes when drained (L1)
+            self._fire(Event.LIMIT_REACHED)
         self._dispatch()
         return job
 
@@ -461,8 +486,8 @@ class SessionActor:
         """Run queued jobs if this session holds the backend; otherwise get in line for it."""
         scheduler = self._scheduler
         if scheduler.holder is not self:
-            if self._queue:
-                scheduler.claim(self)
+            if self._queue:  # an active batch goes before the line (B2); anyone else waits in it
+                scheduler.claim(self, priority=self.terms.is_batch and self.machine.state is SessionState.ACTIVE)
             return
         while self._queue and scheduler.free_slots:
             job = self._queue.popleft()
@@ -471,6 +496,8 @@ class SessionActor:
                 self._changed()
             self._running.add(job)
             scheduler.start(job, self)
+        if self.terms.is_batch and not self._queue:
+            scheduler.withdraw(self)  # a batch never holds its backend idle (B2)
 
     def _on_granted(self) -> None:
         if self._scheduler.holder is not self:
@@ -484,7 +511,11 @@ class SessionActor:
     def _on_job_finished(self, job: JobRecord) -> None:
         self._running.discard(job)
         now = job.finished_at if job.finished_at is not None else trio.current_time()
-        self.machine.job_ended(now)
+        started = job.started_at if job.started_at is not None else now
+        self.machine.job_ended(now, ran_for=now - started)
+        if job.status is JobStatus.ERROR and self.terms.failure_policy == "abort" and not self.machine.is_closed:
+            self._failed_job_id = job.job_id  # the first failure closes it, as cancel() does (F1)
+            self._fire(Event.JOB_FAILED)
         if not self.machine.is_closed:
             if self._queue:
                 self._dispatch()
@@ -610,7 +641,9 @@ class SessionActor:
             session_id=self.session_id,
             backend=self.backend_name,
             max_time=machine.max_time,
-            mode=self.mode,
+            mode=self.terms.mode,
+            failure_policy=self.terms.failure_policy,
+            max_jobs=self.terms.max_jobs,
             state=machine.state.value,
             accepting_jobs=machine.accepting_jobs,
             closed_reason=machine.closed_reason.value if machine.closed_reason else None,
@@ -630,12 +663,22 @@ class SessionActor:
         text = f"session {self.session_id} {_CLOSED_MESSAGES[reason]} and accepts no jobs"
         if reason is ClosedReason.ROOT_JOB_CANCELLED:
             text = f"session {self.session_id} failed because its root job {self.root_job_id} was cancelled"
+        elif reason is ClosedReason.JOB_FAILED:
+            text = (
+                f"session {self.session_id} was closed because its job {self._failed_job_id} failed "
+                "(failure_policy='abort') and accepts no jobs"
+            )
+        elif reason is ClosedReason.MAX_JOBS:
+            text = f"session {self.session_id} accepted its max_jobs={self.terms.max_jobs} jobs and accepts no more"
         kind = SessionCrashedError if reason is ClosedReason.CRASHED else SessionClosedError
         return kind(text, session_id=self.session_id, reason=reason, root_job_id=self.root_job_id)
 
     def usage_time(self, now: float) -> float:
         """Seconds from the first job's start to the last of inactive, closed, last completion (S18)."""
-        return self.machine.usage_time(now, running=bool(self._running))
+        usage = self.machine.usage_time(now, running=bool(self._running))
+        if self.terms.is_batch:  # B3: only its jobs' run time, the running ones' so far included
+            usage += sum(now - job.started_at for job in self._running if job.started_at is not None)
+        return usage
 
     def _details(self) -> dict[str, Any]:
         now = trio.current_time()
@@ -654,7 +697,9 @@ class SessionActor:
             "started_at": iso(machine.started_at),
             "closed_at": iso(machine.closed_at),
             "activated_at": iso(machine.activated_at),
-            "mode": self.mode,
+            "mode": self.terms.mode,
+            "failure_policy": self.terms.failure_policy,
+            "max_jobs": self.terms.max_jobs,
             "usage_time": self.usage_time(now),
             "closed_reason": machine.closed_reason.value if machine.closed_reason else None,
             "timestamps": [{"status": status, "timestamp": iso(at)} for status, at in machine.timestamps],

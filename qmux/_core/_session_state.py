@@ -66,9 +66,11 @@ class Event(enum.Enum):
     ITTL_EXPIRED = "ittl_expired"  #: idle and active for a whole ITTL (S9)
     HOLD_LOST = "hold_lost"  #: the process that held its backend is gone (a restart)
     CLOSE = "close"  #: its user closed it (S12)
+    LIMIT_REACHED = "limit_reached"  #: it accepted its max_jobs-th job (L1)
     DRAINED = "drained"  #: the last job of a draining session ended (S12)
     CANCEL = "cancel"  #: its user cancelled it (S13)
     ROOT_JOB_CANCELLED = "root_job_cancelled"  #: its first job was cancelled (S14)
+    JOB_FAILED = "job_failed"  #: one of its jobs failed, and its failure_policy is "abort" (F1)
     MAX_TIME = "max_time"  #: max_time ran out (S10)
     IDLE_AT_OPEN = "idle_at_open"  #: no job within the idle-at-open delay (S19)
     CRASHED = "crashed"  #: a bug in its actor (one-for-one supervision)
@@ -88,6 +90,7 @@ HOLD_TRANSITIONS: Final = {
 #: (intake, event) -> next intake short of closing, and the reason it will close for
 INTAKE_TRANSITIONS: Final = {
     (Intake.ACCEPTING, Event.CLOSE): (Intake.DRAINING, ClosedReason.CLOSED),  # guard: jobs left (S12)
+    (Intake.ACCEPTING, Event.LIMIT_REACHED): (Intake.DRAINING, ClosedReason.MAX_JOBS),  # L1
 }
 
 #: events that close a live session (any state but CLOSED), and the reason its users are told;
@@ -97,6 +100,7 @@ CLOSING_EVENTS: Final[dict[Event, ClosedReason | None]] = {
     Event.DRAINED: None,  # guard: draining (S12)
     Event.CANCEL: ClosedReason.CANCELLED,  # S13
     Event.ROOT_JOB_CANCELLED: ClosedReason.ROOT_JOB_CANCELLED,  # S14
+    Event.JOB_FAILED: ClosedReason.JOB_FAILED,  # F1
     Event.MAX_TIME: ClosedReason.MAX_TIME,  # S10
     Event.IDLE_AT_OPEN: ClosedReason.IDLE_AT_OPEN,  # S19
     Event.CRASHED: ClosedReason.CRASHED,
@@ -151,12 +155,14 @@ class SessionMachine:
 
     __slots__ = (
         "activated_at",
+        "batch",
         "closed_at",
         "closed_reason",
         "deactivated_at",
         "deadlines",
         "intake",
         "interactive_ttl",
+        "job_seconds",
         "last_job_completed",
         "last_job_started",
         "max_time",
@@ -166,7 +172,19 @@ class SessionMachine:
         "timestamps",
     )
 
-    def __init__(self, *, now: float, max_time: float, interactive_ttl: float, idle_open_timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        now: float,
+        max_time: float,
+        interactive_ttl: float,
+        idle_open_timeout: float,
+        batch: bool = False,
+    ) -> None:
+        #: a batch (B1-B3): it holds its backend only while it has jobs queued, usage is job time
+        self.batch = batch
+        #: seconds its jobs ran, summed: a batch's usage (B3)
+        self.job_seconds = 0.0
         self.state = SessionState.OPEN
         self.intake = Intake.ACCEPTING
         self.closed_reason: ClosedReason | None = None
@@ -239,9 +257,10 @@ class SessionMachine:
         self.deadlines.max_time = now + self.max_time
         return True
 
-    def job_ended(self, now: float) -> None:
-        """One of its jobs that ran has ended."""
+    def job_ended(self, now: float, *, ran_for: float) -> None:
+        """One of its jobs that ran for `ran_for` seconds has ended."""
         self.last_job_completed = now
+        self.job_seconds += ran_for
 
     def out_of_work(self, now: float) -> bool:
         """Nothing is queued or running any more; ``True`` if that closed the session.
@@ -267,7 +286,10 @@ class SessionMachine:
     # -- what users read -------------------------------------------------------------------------
 
     def usage_time(self, now: float, *, running: bool) -> float:
-        """Seconds from the first job's start to the last of inactive, closed, last completion (S18)."""
+        """Seconds from the first job's start to the last of inactive, closed, last completion (S18);
+        for a batch, the seconds its jobs ran (B3)."""
+        if self.batch:
+            return self.job_seconds
         if self.started_at is None:
             return 0.0
         if self.state is SessionState.ACTIVE or running:

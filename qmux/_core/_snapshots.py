@@ -43,6 +43,7 @@ class JobSnapshot:
     value: Any = None
     error: ErrorSnapshot | None = None
     owner: str | None = None
+    attempts: int = 0
 
 
 @frozen
@@ -65,3 +66,5 @@ class SessionSnapshot:
     last_job_completed: float | None = None
     timestamps: tuple[tuple[str, float], ...] = ()
     owner: str | None = None
+    failure_policy: str = "continue"
+    max_jobs: int | None = None

@@ -15,6 +15,7 @@ __all__ = [
     "check_options",
     "check_positive_int",
     "check_program_id",
+    "non_negative_int",
     "non_negative_seconds",
     "positive_int",
     "positive_seconds",
@@ -35,6 +36,11 @@ def non_negative_seconds(_instance: Any, attribute: attrs.Attribute[float], valu
 
 def positive_int(_instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
     check_positive_int(value, name=attribute.name)
+
+
+def non_negative_int(_instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"{attribute.name}={value!r} must be a whole number, 0 or more")
 
 
 def check_positive_int(value: object, *, name: str) -> int:

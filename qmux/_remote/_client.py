@@ -256,12 +256,31 @@ class RemoteService:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def open_session_port(self, backend: str, *, max_time: object = None, mode: str = "dedicated") -> RemoteSessionPort:
-        """Check the request now (SPEC S1, S4), then create the session on the server in the background."""
+    def open_session_port(
+        self,
+        backend: str,
+        *,
+        max_time: object = None,
+        mode: str = "dedicated",
+        failure_policy: str = "continue",
+        max_jobs: int | None = None,
+    ) -> RemoteSessionPort:
+        """Check the request now (SPEC S1, S4, B1, F1, L1), then create the session on the server in the background."""
         self._check_open()
-        seconds = check_session_request(backend, self.backend(backend).config, max_time=max_time, mode=mode)
+        terms = check_session_request(
+            backend,
+            self.backend(backend).config,
+            max_time=max_time,
+            mode=mode,
+            failure_policy=failure_policy,
+            max_jobs=max_jobs,
+        )
         port = RemoteSessionPort(self, new_id(), backend)
-        body = {"id": port.session_id, "backend": backend, "max_ttl": seconds, "mode": mode}
+        body: dict[str, object] = {"id": port.session_id, "backend": backend, "max_ttl": terms.max_time, "mode": mode}
+        if terms.failure_policy != "continue":
+            body["failure_policy"] = terms.failure_policy
+        if terms.max_jobs is not None:
+            body["max_jobs"] = terms.max_jobs
         try:
             self._to_create.send_nowait((port, body))
         except trio.WouldBlock:
@@ -533,6 +552,12 @@ class RemoteJobPort:
 
     async def cancel(self) -> None:
         await self._service._call("POST", f"/jobs/{self._path_id}/cancel", expect=(204,), idempotent=True)
+
+    async def get_metrics(self) -> dict[str, Any]:
+        metrics = await self._service._call("GET", f"/jobs/{self._path_id}/metrics", expect=(200,))
+        if not isinstance(metrics, dict):
+            raise _garbled("GET /jobs/{id}/metrics", TypeError(f"not an object: {metrics!r}"))
+        return metrics
 
     def __repr__(self) -> str:
         return f"<qmux.RemoteJobPort {self.job_id}>"

@@ -77,6 +77,8 @@ _CONFIG_KEYS: Mapping[str, Callable[[object], object]] = {
     "concurrency": _positive_int,
     "idempotent": _boolean,
     "job_timeout": _duration,
+    "retries": _seed,
+    "retry_backoff": _seconds,
 }
 _BACKEND_KEYS: Mapping[str, Callable[[object], object]] = {
     "job_seconds": _seconds,

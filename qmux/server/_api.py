@@ -41,6 +41,7 @@ from ._schemas import (
     Device,
     DeviceStatus,
     JobDocument,
+    JobMetrics,
     JobProgram,
     JobQuery,
     JobState,
@@ -109,7 +110,13 @@ class Api:
             if existing.backend_name == body.backend:  # a retried create: answer it again (idempotent)
                 return Reply.json(200, session_document(await existing.details()))
         port = self.service.open_session_port(
-            body.backend, max_time=body.max_ttl, mode=body.mode, session_id=body.id, owner=request.tenant
+            body.backend,
+            max_time=body.max_ttl,
+            mode=body.mode,
+            failure_policy=body.failure_policy,
+            max_jobs=body.max_jobs,
+            session_id=body.id,
+            owner=request.tenant,
         )
         _log.info("http.session_opened", session_id=port.session_id, tenant=request.tenant, backend=body.backend)
         return Reply.json(201, session_document(await port.details()))
@@ -166,6 +173,10 @@ class Api:
     async def get_job(self, request: Request) -> Reply:
         job = await self._job(request.tenant, request.params["job_id"])
         return Reply.json(200, await job_document(job))
+
+    async def job_metrics(self, request: Request) -> Reply:
+        job = await self._job(request.tenant, request.params["job_id"])
+        return Reply.json(200, msgspec.convert(await job.metrics(), JobMetrics))
 
     async def job_results(self, request: Request) -> Reply:
         """The result once the job has ended (200), its error (409), or 202 if still running.
@@ -362,6 +373,15 @@ ROUTES: Final[tuple[Route, ...]] = (
         query=ResultsQuery,
         description="200: the result in the wire encoding. 202: not finished within `wait`; the body is the job. "
         "409: the job failed or was cancelled; the error names the job and the reason.",
+    ),
+    Route(
+        "GET",
+        "/jobs/{job_id}/metrics",
+        "get_job_metrics",
+        "A job's metrics (SPEC U1): timestamps, usage, queue time, attempts",
+        Api.job_metrics,
+        ok={200: JobMetrics},
+        errors=_ID_ROUTE_ERRORS,
     ),
     Route(
         "POST",

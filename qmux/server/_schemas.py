@@ -69,6 +69,10 @@ class CreateSession(_Request):
     #: the session's max_time in seconds (SPEC S4); null: the backend's max_ttl
     max_ttl: Annotated[float, msgspec.Meta(gt=0, description="max_time in seconds; null: the backend's")] | None = None
     mode: Literal["dedicated", "batch"] = "dedicated"
+    #: "continue" (SPEC J3) or "abort": the first failed job closes the session (F1)
+    failure_policy: str = "continue"
+    #: the session accepts this many jobs, then closes once they have run (L1); null: no limit
+    max_jobs: int | None = None
     #: an id the client proposes, so that it knows the id before the answer; refused if in use
     id: Id | None = None
     #: sent by IBM's client; accepted and ignored (one qmux server is one instance)
@@ -227,6 +231,10 @@ class SessionDocument(_Response):
     #: the rule that closed it (SPEC S19), or null while it is open
     closed_reason: str | None
     timestamps: list[Timestamp]
+    #: "continue" or "abort" (SPEC F1)
+    failure_policy: str = "continue"
+    #: how many jobs it accepts (SPEC L1); null: no limit
+    max_jobs: int | None = None
 
 
 JobStateName = Literal["Queued", "Running", "Completed", "Failed", "Cancelled"]
@@ -240,6 +248,26 @@ class JobState(_Response):
 
 class JobProgram(_Response):
     id: str
+
+
+class JobTimes(_Response):
+    created: IsoTime
+    running: IsoTime
+    finished: IsoTime
+
+
+class JobUsage(_Response):
+    quantum_seconds: Seconds
+    seconds: Seconds
+
+
+class JobMetrics(_Response):
+    """``job.metrics()`` (SPEC U1): IBM's shape, plus the time it queued and its attempts (R1)."""
+
+    timestamps: JobTimes
+    usage: JobUsage
+    queue_seconds: Seconds
+    attempts: int
 
 
 class JobDocument(_Response):

@@ -1,18 +1,22 @@
 """Random scripts against the whole service, checking the invariants every run must keep.
 
 Hypothesis draws scripts of open / submit / cancel / close / root-cancel / time jumps over a few
-backends; each script runs on a virtual clock and must keep, whatever the order:
+backends, with dedicated sessions, batches (B1-B3), abort-on-failure sessions (F1), job limits
+(L1) and transient failures retried by the backend (R1); each script runs on a virtual clock and
+must keep, whatever the order:
 
 * every accepted job ends in exactly one of DONE, ERROR, CANCELLED (SPEC J4), consistent with
   what ``result()`` does;
 * every waiter is woken: no ``result()`` call is left hanging (J4);
 * at most ``concurrency`` jobs run at once on a backend;
-* a session's jobs never run beside another session's or a job-mode job (S7);
+* a dedicated session's jobs never run beside another session's or a job-mode job (S7; a
+  batch's may, B2);
 * a job that is refused at submit time was never queued (S15).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import trio
@@ -25,10 +29,28 @@ import qmux
 from ..support.scripted import Execution, ScriptedBackend, job
 
 BACKENDS = (("q1", 1), ("q2", 1), ("sim", 2))
+#: how a session is opened: its mode and policies
+KINDS = {
+    "dedicated": {},
+    "batch": {"mode": "batch"},
+    "abort": {"failure_policy": "abort"},
+    "limit": {"max_jobs": 2},
+    "batch_abort_limit": {"mode": "batch", "failure_policy": "abort", "max_jobs": 3},
+}
 
 _op = st.one_of(
-    st.tuples(st.just("open"), st.integers(0, len(BACKENDS) - 1), st.sampled_from([None, 30, 120])),
-    st.tuples(st.just("submit"), st.integers(0, 7), st.sampled_from([0.5, 2, 7, 40]), st.booleans()),
+    st.tuples(
+        st.just("open"),
+        st.integers(0, len(BACKENDS) - 1),
+        st.sampled_from([None, 30, 120]),
+        st.sampled_from(sorted(KINDS)),
+    ),
+    st.tuples(
+        st.just("submit"),
+        st.integers(0, 7),
+        st.sampled_from([0.5, 2, 7, 40]),
+        st.sampled_from(["ok", "fail", "transient"]),
+    ),
     st.tuples(st.just("job_mode"), st.integers(0, len(BACKENDS) - 1), st.sampled_from([1, 5])),
     st.tuples(st.just("cancel_job"), st.integers(0, 40)),
     st.tuples(st.just("close"), st.integers(0, 7)),
@@ -38,14 +60,30 @@ _op = st.one_of(
 )
 
 
-def _check_executions(backend: ScriptedBackend, concurrency: int) -> None:
+class Flaky(ScriptedBackend):
+    """A scripted backend whose ``{"transient": true}`` jobs fail transiently on their first run (R1)."""
+
+    runs: Counter[str]
+
+    def __attrs_post_init__(self) -> None:
+        self.runs = Counter()
+
+    async def execute(self, request: qmux.JobRequest) -> object:
+        self.runs[request.job_id] += 1
+        if request.inputs.get("transient") and self.runs[request.job_id] == 1:
+            await trio.sleep(0.5)
+            raise qmux.TransientBackendError("busy")
+        return await super().execute(request)
+
+
+def _check_executions(backend: ScriptedBackend, concurrency: int, dedicated: set[str]) -> None:
     runs = backend.executions
     for run in runs:
         assert run.ended is not None, f"{run.job_id} never ended"
         at_its_start = [other for other in runs if other.started <= run.started < (other.ended or 0)]
         assert len(at_its_start) <= concurrency, f"more than {concurrency} jobs at once on {backend.name}"
         for other in (other for other in runs if _overlap(run, other)):
-            if other is not run and (run.session_id or other.session_id):
+            if other is not run and (run.session_id in dedicated or other.session_id in dedicated):
                 assert run.session_id == other.session_id, f"{run.session_id} interleaved with {other.session_id}"
 
 
@@ -56,10 +94,11 @@ def _overlap(a: Execution, b: Execution) -> bool:
 
 async def _run_script(script: list[tuple[Any, ...]]) -> None:
     backends = [
-        ScriptedBackend(name, qmux.BackendConfig(interactive_ttl=10, max_ttl=600, concurrency=slots))
+        Flaky(name, qmux.BackendConfig(interactive_ttl=10, max_ttl=600, concurrency=slots, retries=1, retry_backoff=1))
         for name, slots in BACKENDS
     ]
     sessions: list[qmux.Session] = []
+    dedicated: set[str] = set()
     jobs: list[qmux.Job] = []
     outcomes: dict[str, str] = {}
 
@@ -77,13 +116,18 @@ async def _run_script(script: list[tuple[Any, ...]]) -> None:
         async with trio.open_nursery() as waiters, qmux.open_service(backends) as service:
             for op in script:
                 match op:
-                    case ("open", b, max_time):
-                        sessions.append(qmux.Session(service=service, backend=BACKENDS[b][0], max_time=max_time))
-                    case ("submit", s, seconds, fail) if sessions:
+                    case ("open", b, max_time, kind):
+                        opened = qmux.Session(service=service, backend=BACKENDS[b][0], max_time=max_time, **KINDS[kind])
+                        sessions.append(opened)
+                        if "batch" not in kind:
+                            dedicated.add(opened.session_id)
+                    case ("submit", s, seconds, how) if sessions:
                         session = sessions[s % len(sessions)]
                         queued_before = service.backend(session.backend_name).pending_jobs
+                        inputs = job(seconds, fail="x" if how == "fail" else None)
+                        inputs["transient"] = how == "transient"
                         try:
-                            submitted = await session.run("script", job(seconds, fail="x" if fail else None))
+                            submitted = await session.run("script", inputs)
                         except qmux.SessionClosedError:
                             assert service.backend(session.backend_name).pending_jobs <= queued_before
                         else:
@@ -120,7 +164,7 @@ async def _run_script(script: list[tuple[Any, ...]]) -> None:
         assert status in ("DONE", "ERROR", "CANCELLED")
         assert outcomes[j.job_id] == status, f"{j.job_id}: status {status} but result() said {outcomes[j.job_id]}"
     for backend, (_, slots) in zip(backends, BACKENDS, strict=True):
-        _check_executions(backend, slots)
+        _check_executions(backend, slots, dedicated)
         ran = {e.job_id for e in backend.executions}
         for j in jobs:
             if j.backend_name == backend.name and outcomes[j.job_id] == "DONE":

@@ -71,7 +71,7 @@ class SessionMachineRules(RuleBasedStateMachine):
     @rule()
     def job_ends(self) -> None:
         self.running -= 1
-        self.machine.job_ended(self.now)
+        self.machine.job_ended(self.now, ran_for=0.0)
         if not self.machine.is_closed and not self.has_work:
             self.machine.out_of_work(self.now)
 
@@ -190,7 +190,7 @@ def test_S8_S9_an_active_session_without_work_deactivates_exactly_one_ittl_later
     machine = _machine()
     machine.fire(Event.GRANTED, 0.0, has_work=True)
     machine.job_started(0.0)
-    machine.job_ended(4.0)
+    machine.job_ended(4.0, ran_for=4.0)
     machine.out_of_work(4.0)
     assert not machine.fire(Event.ITTL_EXPIRED, 5.0, has_work=True), "the guard: a session with work keeps its hold"
     assert not machine.tick(4.0 + ITTL - 1e-9, has_work=False)

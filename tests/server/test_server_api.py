@@ -40,6 +40,8 @@ SESSION_KEYS = {
     "elapsed_time",
     "closed_reason",
     "timestamps",
+    "failure_policy",
+    "max_jobs",
 }
 UNKNOWN_ID = "0123456789abcdef0123"
 
