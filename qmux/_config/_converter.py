@@ -10,8 +10,8 @@ What it does beyond cattrs' defaults, and why:
   are reported together (attrs alone stops at the first one of a class).
 - **Times are durations**: a ``float`` field (or ``float | None``) is seconds, and takes a number
   or a string such as ``"90s"``, ``"25m"`` or ``"1h30m"`` (`qmux.parse_duration`).
-- **Shapes are checked**: a nested class wants a table, a ``tuple[X, ...]`` an array; a value of
-  another TOML type is refused with both types named.
+- **Shapes are checked**: a nested class or a ``dict`` wants a table, a ``tuple[X, ...]`` an
+  array; a value of another TOML type is refused with both types named.
 
 `register_table` adapts one class (extra keys allowed at the top level of a shared file, a hook
 of its own for one field, a step that rewrites a table first); every other attrs class is read
@@ -122,6 +122,15 @@ def _array(name: str, item: object) -> Hook:
     return read
 
 
+def _table_of(name: str) -> Hook:
+    def read(value: object, kind: Any) -> object:
+        if not isinstance(value, Mapping):
+            raise InvalidInputError(f"{name} must be a table, not {toml_type(value)}")
+        return converter.structure(value, kind)
+
+    return read
+
+
 def _by_type(value: object, kind: Any) -> object:
     return converter.structure(value, kind)
 
@@ -137,6 +146,8 @@ def _attribute_hook(attribute: attrs.Attribute[Any], custom: Hook | None) -> Hoo
         read = _seconds(attribute.name)
     elif typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (Ellipsis,):
         read = _array(attribute.name, typing.get_args(kind)[0])
+    elif typing.get_origin(kind) in (dict, Mapping):
+        read = _table_of(attribute.name)
     else:
         read = _by_type
     validator = attribute.validator

@@ -1,6 +1,6 @@
-"""The validators: every value qmux takes from a user is checked here, and nowhere else.
+"""The validators, one family: the rules for the values users give qmux, in words they can act on.
 
-Two forms of one family. The attrs validators (``field(validator=positive_int)``) guard every
+Two forms. The attrs validators (``field(validator=positive_int)``) guard every
 attrs class a user fills in, by hand or from a config file (``qmux._config`` runs them key by
 key as it reads a file, so that every mistake in a file is reported at once); the ``check_*``
 functions guard plain arguments. Each raises `InvalidInputError` whose message names the value
@@ -101,7 +101,9 @@ def at_least_one(what: str) -> Validator:
 
     def validate(_instance: Any, attribute: attrs.Attribute[Sized], value: Sized) -> None:
         if not isinstance(value, Sized) or isinstance(value, str):
-            raise InvalidInputError(f"{attribute.name} must be a collection of {what}s, not {type(value).__name__}")
+            raise InvalidInputError(
+                f"{attribute.name} must be a collection, not {type(value).__name__}; give at least one {what}"
+            )
         if len(value) == 0:
             raise InvalidInputError(f"no {attribute.name}: give at least one {what}")
 
