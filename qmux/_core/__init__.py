@@ -54,14 +54,21 @@ from ._settings import ServiceSettings
 from ._snapshots import ErrorSnapshot, JobSnapshot, SessionSnapshot
 from ._time import WallClock, wall_now
 from ._validate import (
+    at_least_one,
     check_flag,
     check_id,
     check_options,
     check_positive_int,
     check_program_id,
+    flag,
+    identifier,
+    matches,
+    non_empty_text,
+    non_negative_int,
     non_negative_seconds,
     positive_int,
     positive_seconds,
+    tcp_port,
 )
 
 __all__ = [
@@ -110,6 +117,7 @@ __all__ = [
     "Ticket",
     "TransientBackendError",
     "WallClock",
+    "at_least_one",
     "check_flag",
     "check_id",
     "check_options",
@@ -118,8 +126,13 @@ __all__ = [
     "check_session_request",
     "current_session",
     "find_backend",
+    "flag",
     "format_duration",
+    "identifier",
+    "matches",
     "new_id",
+    "non_empty_text",
+    "non_negative_int",
     "non_negative_seconds",
     "parse_duration",
     "pick_least_busy",
@@ -128,5 +141,6 @@ __all__ = [
     "run_service",
     "session_max_time",
     "status_text",
+    "tcp_port",
     "wall_now",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from attrs import field, frozen, validators
 
-from ._validate import non_negative_int, non_negative_seconds, positive_int, positive_seconds
+from ._validate import flag, non_negative_int, non_negative_seconds, positive_int, positive_seconds
 
 __all__ = ["Backend", "BackendConfig", "JobRequest"]
 
@@ -26,9 +26,9 @@ class BackendConfig:
     #: qubits the device offers; circuits wider than this fail their job
     num_qubits: int = field(default=127, validator=positive_int)
     #: a backend that is not operational refuses new sessions (SPEC S1)
-    operational: bool = field(default=True, validator=validators.instance_of(bool))
+    operational: bool = field(default=True, validator=flag)
     #: a simulator rather than a QPU (SPEC S6 filters on it)
-    simulator: bool = field(default=False, validator=validators.instance_of(bool))
+    simulator: bool = field(default=False, validator=flag)
     #: the longest max_time a session may ask for, in seconds (SPEC S4)
     max_ttl: float = field(default=8 * 3600.0, validator=positive_seconds)
     #: interactive time-to-live, in seconds: how long an idle active session keeps the backend (S8)
@@ -37,7 +37,7 @@ class BackendConfig:
     concurrency: int = field(default=1, validator=positive_int)
     #: its jobs are safe to run again: after a restart, a job that was running is re-queued
     #: rather than failed as interrupted
-    idempotent: bool = field(default=False, validator=validators.instance_of(bool))
+    idempotent: bool = field(default=False, validator=flag)
     #: the longest a job may run, in seconds; past it the job is stopped and fails. ``None``: no
     #: limit. A bound for backends that can hang: a running job outlives its session's max_time (S10)
     job_timeout: float | None = field(default=None, validator=validators.optional(positive_seconds))

@@ -1,7 +1,7 @@
 """Backends described in a TOML file: `load_backends`.
 
-The schema: one table per backend under ``[backends]``, named by its key. Every field is
-optional and takes the default shown::
+The schema: one table per backend under ``[backends]``, named by its key. Every key is optional
+and takes the default shown::
 
     [backends.fake_sherbrooke]
     num_qubits = 127          # qubits the device offers; wider circuits fail their job
@@ -10,140 +10,101 @@ optional and takes the default shown::
     max_ttl = "8h"            # longest session max_time: seconds, or "90s", "25m", "1h30m"
     interactive_ttl = "60s"   # ITTL: how long an idle active session keeps the device
     concurrency = 1           # jobs at once; 1 for a QPU
-    job_seconds = 0.0         # device time per job, in seconds (a number >= 0)
+    idempotent = false        # true: a job interrupted by a restart runs again rather than failing
+    job_timeout = "10m"       # a job running longer is stopped and fails (default: no limit)
+    retries = 0               # more runs for a job that raises TransientBackendError (SPEC R1)
+    retry_backoff = "1s"      # wait before the first retry; each further retry waits twice as long
+    job_seconds = 0           # device time per job: seconds, or a duration such as "2s"
     seed = 1234               # seeds every job that brings no seed: same inputs, same results
     max_simulated_qubits = 20 # widest circuit the statevector simulation takes
 
-A mistake (unknown key, wrong type, value out of range, no backend at all) is an
-`InvalidInputError` that names the file, the backend, the key and what is allowed.
+The keys are the fields of `qmux.BackendConfig` and of `LocalBackend` (``_FILE_KEYS``), read
+by ``qmux._config``: a field added to either class is a key here at once, with its default and
+its validator. A mistake (unknown key, wrong type, value out of range, no backend at all) is an
+`InvalidInputError` that names the file, the table (``[backends.fake_x]``), the key and what
+is allowed; every mistake of the file is listed.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import tomllib
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any, Final
 
 import attrs
+from attrs import field, frozen
+from cattrs.errors import IterableValidationError, IterableValidationNote
 
-from .._core import BackendConfig, InvalidInputError, parse_duration
+from .._config import TableError, converter, read_toml, register_table, structure, toml_type
+from .._core import BackendConfig, at_least_one
 from ._local import LocalBackend
 
-__all__ = ["backends_from_mapping", "load_backends"]
+__all__ = ["backends_from_mapping", "load_backends", "structure_backends"]
 
-_T = TypeVar("_T")
-
-
-def _boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
+#: `LocalBackend` fields that are not keys: the table's own name, the `BackendConfig` its other
+#: keys make, program functions (code, not data), and a tuning knob for virtual clocks
+_NOT_KEYS: Final = frozenset({"name", "config", "programs", "inline_seconds"})
 
 
-def _positive_int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError("must be a positive whole number")
-    return value
+def _copy(attribute: attrs.Attribute[Any]) -> Any:
+    return field(default=attribute.default, validator=attribute.validator, type=attribute.type)
 
 
-def _seed(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError("must be a whole number >= 0")
-    return value
+def _table_class() -> type:
+    """One class whose fields are a backend table's keys: BackendConfig's, then LocalBackend's."""
+    attrs.resolve_types(BackendConfig)
+    attrs.resolve_types(LocalBackend)
+    config: list[attrs.Attribute[Any]] = list(attrs.fields(BackendConfig))
+    own: list[attrs.Attribute[Any]] = [a for a in attrs.fields(LocalBackend) if a.name not in _NOT_KEYS]
+    shared = {a.name for a in own} & {a.name for a in config}
+    assert not shared, f"LocalBackend and BackendConfig both have fields {sorted(shared)}"
+    keys = {a.name: _copy(a) for a in config + own}
+    return attrs.make_class("BackendTable", keys, frozen=True)
 
 
-def _duration(value: object) -> float:
-    try:
-        return parse_duration(value)
-    except InvalidInputError:
-        raise ValueError("must be a positive number of seconds or a string such as '90s', '25m' or '1h30m'") from None
+_BackendTable: Final = _table_class()
+_CONFIG_KEYS: Final = tuple(a.name for a in attrs.fields(BackendConfig))
 
 
-def _seconds(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError("must be a number of seconds >= 0")
-    return float(value)
+def structure_backends(tables: object, _type: object = None) -> tuple[LocalBackend, ...]:
+    """The `LocalBackend` of each ``[backends.<name>]`` table, in the file's order.
+
+    A structure hook (``qmux._config``): its errors are cattrs' own, tagged with the backend's
+    name, so that a file that holds other tables too (``qmux serve``'s) reports them in place.
+    """
+    if not isinstance(tables, Mapping):
+        raise TableError(f"must hold one [backends.<name>] table per backend, not be {toml_type(tables)}")
+    backends: list[LocalBackend] = []
+    errors: list[Exception] = []
+    for name, table in tables.items():
+        try:
+            keys = attrs.asdict(converter.structure(table, _BackendTable), recurse=False)
+            config = BackendConfig(**{key: keys.pop(key) for key in _CONFIG_KEYS})
+            backends.append(LocalBackend(name, config, **keys))
+        except Exception as exc:  # collected, as cattrs does, so that every mistake is reported
+            exc.add_note(IterableValidationNote(f"Structuring backend {name!r}", name, _BackendTable))
+            errors.append(exc)
+    if errors:
+        raise IterableValidationError("While structuring backends", errors, tuple)
+    return tuple(backends)
 
 
-#: key -> how to read it; config keys go to BackendConfig, the others to LocalBackend
-_CONFIG_KEYS: Mapping[str, Callable[[object], object]] = {
-    "num_qubits": _positive_int,
-    "simulator": _boolean,
-    "operational": _boolean,
-    "max_ttl": _duration,
-    "interactive_ttl": _duration,
-    "concurrency": _positive_int,
-    "idempotent": _boolean,
-    "job_timeout": _duration,
-    "retries": _seed,
-    "retry_backoff": _seconds,
-}
-_BACKEND_KEYS: Mapping[str, Callable[[object], object]] = {
-    "job_seconds": _seconds,
-    "seed": _seed,
-    "max_simulated_qubits": _positive_int,
-}
-assert set(_CONFIG_KEYS) == {f.name for f in attrs.fields(BackendConfig)}, "the schema must cover BackendConfig"
+@frozen
+class _BackendsFile:
+    """A backends file: ``[backends.<name>]`` tables and nothing else."""
+
+    #: missing or empty, the same mistake: a file that serves nothing
+    backends: tuple[LocalBackend, ...] = field(default=(), validator=at_least_one("[backends.<name>] table"))
+
+
+register_table(_BackendsFile, hooks={"backends": structure_backends})
 
 
 def load_backends(path: str | os.PathLike[str]) -> list[LocalBackend]:
     """The `LocalBackend`s a TOML file describes, in the file's order (schema in the module docstring)."""
-    try:
-        with open(path, "rb") as file:
-            document = tomllib.load(file)
-    except FileNotFoundError:
-        raise InvalidInputError(f"no backends file at {os.fspath(path)!r}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"{os.fspath(path)}: not valid TOML: {exc}") from exc
-    return backends_from_mapping(document, source=os.fspath(path))
+    return backends_from_mapping(read_toml(path, what="backends file"), source=os.fspath(path))
 
 
 def backends_from_mapping(document: Mapping[str, Any], *, source: str = "<config>") -> list[LocalBackend]:
     """The `LocalBackend`s of an already parsed document; `source` names it in errors."""
-    unknown = set(document) - {"backends"}
-    if unknown:
-        raise InvalidInputError(
-            f"{source}: unknown top-level key {sorted(unknown)[0]!r}; the file holds [backends.<name>] tables"
-        )
-    tables = document.get("backends")
-    if not isinstance(tables, Mapping) or not tables:
-        raise InvalidInputError(f"{source}: no backends; describe each one in a [backends.<name>] table")
-    return [_backend(name, table, source) for name, table in tables.items()]
-
-
-def _backend(name: str, table: object, source: str) -> LocalBackend:
-    where = f"{source}: backend {name!r}"
-    if not isinstance(table, Mapping):
-        raise InvalidInputError(f"{where} must be a table ([backends.{name}]), not a {type(table).__name__}")
-    for key in table:
-        if key not in _CONFIG_KEYS and key not in _BACKEND_KEYS:
-            allowed = ", ".join([*_CONFIG_KEYS, *_BACKEND_KEYS])
-            raise InvalidInputError(f"{where}: unknown key {key!r}; allowed keys: {allowed}")
-
-    def read(key: str, reader: Callable[[object], _T], default: _T) -> _T:
-        if key not in table:
-            return default
-        try:
-            return reader(table[key])
-        except ValueError as exc:
-            raise InvalidInputError(f"{where}: {key} = {table[key]!r} {exc}") from None
-
-    base = BackendConfig()
-    config = BackendConfig(
-        num_qubits=read("num_qubits", _positive_int, base.num_qubits),
-        operational=read("operational", _boolean, base.operational),
-        simulator=read("simulator", _boolean, base.simulator),
-        max_ttl=read("max_ttl", _duration, base.max_ttl),
-        interactive_ttl=read("interactive_ttl", _duration, base.interactive_ttl),
-        concurrency=read("concurrency", _positive_int, base.concurrency),
-    )
-    plain = LocalBackend(name, config)
-    return LocalBackend(
-        name,
-        config,
-        job_seconds=read("job_seconds", _seconds, plain.job_seconds),
-        seed=read("seed", _seed, plain.seed),
-        max_simulated_qubits=read("max_simulated_qubits", _positive_int, plain.max_simulated_qubits),
-    )
+    return list(structure(document, _BackendsFile, source=source).backends)

@@ -22,9 +22,17 @@ from collections.abc import Callable, Mapping
 from typing import final
 
 import trio
-from attrs import Attribute, define, field, validators
+from attrs import define, field, validators
 
-from .._core import BackendConfig, InvalidInputError, JobRequest, non_negative_seconds, positive_int
+from .._core import (
+    BackendConfig,
+    InvalidInputError,
+    JobRequest,
+    identifier,
+    non_negative_int,
+    non_negative_seconds,
+    positive_int,
+)
 from ..primitives._qiskit import require_qiskit
 
 __all__ = ["LocalBackend", "Program", "default_backends"]
@@ -43,24 +51,19 @@ def _echo(request: JobRequest) -> object:
 BUILTIN_PROGRAMS: Mapping[str, Program] = {"echo": _echo}
 
 
-def _optional_seed(_instance: object, _attribute: Attribute[int | None], value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise InvalidInputError(f"seed={value!r} must be a whole number >= 0, or None for fresh randomness")
-
-
 @final
 @define(eq=False)
 class LocalBackend:
     """A simulated device: it waits `job_seconds` per job, then runs the job's program."""
 
-    name: str = field(validator=validators.instance_of(str))
+    name: str = field(validator=identifier)
     config: BackendConfig = field(factory=BackendConfig)
     #: how long each job occupies the device, in seconds (on Trio's clock)
-    job_seconds: float = field(default=0.0, validator=[validators.instance_of((int, float)), validators.ge(0)])
+    job_seconds: float = field(default=0.0, validator=non_negative_seconds)
     #: custom programs by id; one named "sampler" or "estimator" replaces the simulated one
     programs: Mapping[str, Program] = field(factory=lambda: dict(BUILTIN_PROGRAMS))
     #: seeds the simulation of every job that brings no seed of its own: same inputs, same results
-    seed: int | None = field(default=None, validator=_optional_seed, kw_only=True)
+    seed: int | None = field(default=None, validator=validators.optional(non_negative_int), kw_only=True)
     #: the widest circuit the statevector simulation takes (2**n amplitudes), whatever `num_qubits` says
     max_simulated_qubits: int = field(default=20, validator=positive_int, kw_only=True)
     #: simulations estimated to take longer than this (seconds of CPU) run on a worker thread

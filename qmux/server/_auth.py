@@ -18,25 +18,26 @@ from typing import final
 
 from attrs import field, frozen
 
-from .._core import InvalidInputError
+from .._core import InvalidInputError, matches
 
-__all__ = ["Tenant", "TokenAuth", "token_digest"]
+__all__ = ["Tenant", "TokenAuth", "check_token", "token_digest"]
 
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-_TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_NAME = matches(
+    re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"),
+    "1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit",
+)
+#: the value is never shown: a token pasted where its digest belongs must not reach a log
+_DIGEST = matches(
+    re.compile(r"[0-9a-f]{64}"), "64 lowercase hex characters: the SHA-256 of the token", show_value=False
+)
+_MIN_TOKEN = 8
 
 
-def _check_name(_instance: object, _attribute: object, value: str) -> None:
-    if not isinstance(value, str) or not _TENANT_NAME.fullmatch(value):
-        raise InvalidInputError(
-            f"tenant name {value!r} must be 1-64 characters of letters, digits, '.', '_' or '-', starting with "
-            "a letter or digit"
-        )
-
-
-def _check_digest(_instance: object, _attribute: object, value: str) -> None:
-    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
-        raise InvalidInputError("token_sha256 must be 64 lowercase hex characters: the SHA-256 of the token")
+def check_token(token: object) -> str:
+    """A bearer token: 8 or more characters, no spaces around it. Never shown in the message."""
+    if not isinstance(token, str) or len(token) < _MIN_TOKEN or token != token.strip():
+        raise InvalidInputError(f"token must be a string of {_MIN_TOKEN} or more characters, no spaces around it")
+    return token
 
 
 def token_digest(token: str) -> str:
@@ -48,15 +49,17 @@ def token_digest(token: str) -> str:
 class Tenant:
     """One tenant: a name, and the digest of the bearer token that identifies it."""
 
-    name: str = field(validator=_check_name)
-    token_sha256: str = field(validator=_check_digest, repr=False)
+    name: str = field(validator=_NAME)
+    token_sha256: str = field(validator=_DIGEST, repr=False)
 
     @classmethod
     def from_token(cls, name: str, token: str) -> Tenant:
         """A tenant from its plain token (tests, development, ``QMUX_TOKEN``)."""
-        if not isinstance(token, str) or len(token) < 8 or token != token.strip():
-            raise InvalidInputError(f"tenant {name!r}: a token must be a string of 8 or more characters, no spaces")
-        return cls(name, token_digest(token))
+        try:
+            digest = token_digest(check_token(token))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"tenant {name!r}: {exc}") from None
+        return cls(name, digest)
 
 
 @final

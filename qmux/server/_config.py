@@ -2,17 +2,23 @@
 
 ::
 
-    [server]                      # every key optional; defaults shown
+    [server]                      # qmux.server.ServerSettings; every key optional, defaults shown
     host = "127.0.0.1"
-    port = 8765
+    port = 8765                   # 0: any free port
     journal = "qmux.sqlite"       # keep sessions and jobs across restarts (default: none)
     max_body_bytes = 16777216     # larger request bodies answer 413
-    long_poll = 30.0              # longest a GET /jobs/{id}/results?wait= is held, in seconds
+    long_poll = "30s"             # longest a GET /jobs/{id}/results?wait= is held
     max_in_flight = 10000         # requests handled at once; past it, 503 with Retry-After
     max_blob_bytes = 268435456    # largest decompressed array or circuit in a job's params
 
-    [service]                     # qmux.ServiceSettings: idle_open_timeout, shutdown_grace, ...
-    shutdown_grace = 10.0
+    [service]                     # qmux.ServiceSettings; every key optional, defaults shown
+    idle_open_timeout = "30m"     # a session given no job this long after opening closes (S19)
+    shutdown_grace = 10.0         # on shutdown, how long sessions may drain
+    max_queued_jobs_per_session = 10000
+    max_mailbox = 10000           # requests waiting in one session's mailbox
+    max_waiting_per_backend = 1000000  # job-mode jobs and waiting sessions in a backend's line
+    max_open_sessions = 1000000
+    retain_finished = 100000      # finished jobs and sessions kept for lookup by id
 
     [[tenants]]                   # at least one
     name = "alice"
@@ -24,46 +30,51 @@
     [backends.fake_sherbrooke]    # read by qmux.backends (schema there); none: the embedded set
     num_qubits = 127
 
+The tables are the attrs classes themselves, read by ``qmux._config``: ``[server]`` is
+`ServerSettings`, ``[service]`` is `qmux.ServiceSettings`, each ``[[tenants]]`` a `Tenant`
+(with ``token`` as a development shorthand for ``token_sha256``), ``[backends.*]``
+`qmux.backends` tables. A field added to one of those classes is a key at once (how: the
+docstring of ``qmux._config``). Times take seconds or a duration ("90s", "25m", "1h30m").
+
 Unknown keys in the tables read here are errors (a typo must not silently fall back to a
-default); other top-level tables are left to whoever owns them.
+default); other top-level tables are left to whoever owns them. Every mistake of the file is
+reported at once, in one `InvalidInputError` naming the file, the table and the key.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any
 
-import attrs
 from attrs import field, frozen, validators
 
-from .._core import Backend, InvalidInputError, ServiceSettings, positive_int, positive_seconds
-from ._auth import Tenant
+from .._config import TableError, read_toml, register_table, structure
+from .._core import (
+    Backend,
+    ServiceSettings,
+    at_least_one,
+    non_empty_text,
+    positive_int,
+    positive_seconds,
+    tcp_port,
+)
+from ..backends._config import structure_backends
+from ._auth import Tenant, check_token, token_digest
 
 __all__ = ["ServerConfig", "ServerSettings", "config_from_mapping", "load_config"]
-
-_T = TypeVar("_T")
-
-
-def _port(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-        raise InvalidInputError(f"{attribute.name}={value!r} must be a TCP port, 0-65535 (0: any free port)")
-
-
-def _optional_text(_instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise InvalidInputError(f"{attribute.name}={value!r} must be a non-empty string")
 
 
 @frozen
 class ServerSettings:
-    """How the HTTP front door listens and what it bounds."""
+    """How the HTTP front door listens and what it bounds (the ``[server]`` table)."""
 
-    host: str = field(default="127.0.0.1", validator=validators.instance_of(str))
-    port: int = field(default=8765, validator=_port)
+    #: the interface to listen on ("0.0.0.0": all of them)
+    host: str = field(default="127.0.0.1", validator=non_empty_text)
+    #: the TCP port; 0 picks any free one
+    port: int = field(default=8765, validator=tcp_port)
     #: a SQLite journal file, so that sessions and jobs survive a restart
-    journal: str | None = field(default=None, validator=_optional_text)
+    journal: str | None = field(default=None, validator=validators.optional(non_empty_text))
     #: larger request bodies answer 413
     max_body_bytes: int = field(default=16 * 1024 * 1024, validator=positive_int)
     #: the longest a results request waits for its job (a long poll), in seconds
@@ -81,75 +92,39 @@ class ServerSettings:
 
 @frozen
 class ServerConfig:
-    """Everything ``qmux serve`` needs."""
+    """Everything ``qmux serve`` needs: the whole config file."""
 
-    tenants: tuple[Tenant, ...]
+    tenants: tuple[Tenant, ...] = field(
+        validator=at_least_one("[[tenants]] table, with a name and a token_sha256 (or token)")
+    )
     server: ServerSettings = field(factory=ServerSettings)
     service: ServiceSettings = field(factory=ServiceSettings)
     #: ``None``: the embedded default backends
-    backends: tuple[Backend, ...] | None = None
+    backends: tuple[Backend, ...] | None = field(
+        default=None, validator=validators.optional(at_least_one("[backends.<name>] table"))
+    )
+
+
+def _tenant_table(table: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A ``[[tenants]]`` table may give its plain ``token``; the server keeps only the digest."""
+    if ("token" in table) == ("token_sha256" in table):
+        raise TableError("needs exactly one of token_sha256 and token")
+    if "token" not in table:
+        return table
+    rest = {key: value for key, value in table.items() if key != "token"}
+    return {**rest, "token_sha256": token_digest(check_token(table["token"]))}
+
+
+register_table(Tenant, prepare=_tenant_table, also_accepts=("token",))
+# other top-level tables belong to whoever else reads the file
+register_table(ServerConfig, forbid_extra_keys=False, hooks={"backends": structure_backends})
 
 
 def load_config(path: str | os.PathLike[str]) -> ServerConfig:
-    """Read a config file (format in the module docstring); errors name the file and the key."""
-    source = os.fspath(path)
-    try:
-        with open(path, "rb") as file:
-            document = tomllib.load(file)
-    except FileNotFoundError:
-        raise InvalidInputError(f"no config file at {source!r}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"{source}: not valid TOML: {exc}") from exc
-    return config_from_mapping(document, source=source)
+    """Read a config file (format in the module docstring); errors name the file, the table and the key."""
+    return config_from_mapping(read_toml(path, what="config file"), source=os.fspath(path))
 
 
 def config_from_mapping(document: Mapping[str, Any], *, source: str = "<config>") -> ServerConfig:
     """The config of an already parsed document; `source` names it in errors."""
-    server = _settings(ServerSettings, document.get("server", {}), f"{source}: [server]")
-    service = _settings(ServiceSettings, document.get("service", {}), f"{source}: [service]")
-    tenants = _tenants(document.get("tenants"), source)
-    backends: tuple[Backend, ...] | None = None
-    if "backends" in document:
-        from ..backends._config import backends_from_mapping
-
-        backends = tuple(backends_from_mapping({"backends": document["backends"]}, source=source))
-    return ServerConfig(tenants=tenants, server=server, service=service, backends=backends)
-
-
-def _settings(cls: type[_T], table: object, where: str) -> _T:
-    if not isinstance(table, Mapping):
-        raise InvalidInputError(f"{where} must be a table, not a {type(table).__name__}")
-    known = set(attrs.fields_dict(cast(Any, cls)))
-    for key in table:
-        if key not in known:
-            raise InvalidInputError(f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(known))}")
-    try:
-        return cls(**table)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"{where}: {exc}") from exc
-
-
-def _tenants(tables: object, source: str) -> tuple[Tenant, ...]:
-    if not isinstance(tables, Sequence) or isinstance(tables, str) or not tables:
-        raise InvalidInputError(
-            f"{source}: no tenants; add [[tenants]] tables with a name and a token_sha256 (or token)"
-        )
-    tenants: list[Tenant] = []
-    for index, table in enumerate(tables):
-        where = f"{source}: [[tenants]] #{index + 1}"
-        if not isinstance(table, Mapping):
-            raise InvalidInputError(f"{where} must be a table")
-        unknown = set(table) - {"name", "token", "token_sha256"}
-        if unknown:
-            raise InvalidInputError(f"{where}: unknown key {sorted(unknown)[0]!r}; use name, token_sha256 or token")
-        name: Any = table.get("name")  # checked by Tenant
-        if ("token" in table) == ("token_sha256" in table):
-            raise InvalidInputError(f"{where} ({name!r}) needs exactly one of token_sha256 and token")
-        try:
-            if "token" in table:
-                tenants.append(Tenant.from_token(name, table["token"]))
-            else:
-                tenants.append(Tenant(name, table["token_sha256"]))
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"{where}: {exc}") from exc
-    return tuple(tenants)
+    return structure(document, ServerConfig, source=source)

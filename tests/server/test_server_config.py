@@ -1,16 +1,52 @@
-"""The server's config file, its tenants and tokens."""
+"""The server's config file (`qmux.server.load_config`): every key takes effect; tenants and tokens.
+
+Each key of ``[server]``, ``[service]`` and ``[[tenants]]`` has a test that ``qmux serve``
+behaves as it says, on the virtual clock: the file is loaded, then wired as `serve` wires it
+(`served`: the service from ``[service]``, ``[backends.*]`` and ``journal``, the app from
+``[server]`` and the tenants) and used over HTTP in memory. ``host`` and ``port`` need a real
+socket, and the journal is best seen across a real restart: those are in
+``tests/system/test_serve_config.py``. `KEY_TESTS` maps every key to its test, and a test
+checks that it covers every field of the classes the tables are read into.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import tomllib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
+import httpx
+import numpy as np
 import pytest
+import trio
+import trio.testing
 
 import qmux
-from qmux.server import ServerSettings, Tenant, config_from_mapping, load_config, token_digest
+import qmux.server._config
+from qmux import _wire
+from qmux._core import SessionActor
+from qmux.server import (
+    QmuxApp,
+    ServerConfig,
+    ServerSettings,
+    Tenant,
+    config_from_mapping,
+    create_app,
+    load_config,
+    token_digest,
+)
 from qmux.server._auth import TokenAuth
+
+from ..system import test_serve_config as on_a_real_socket
+
+Clock = trio.testing.MockClock
+BASE_URL = "http://qmux.test"
+README = Path(__file__).resolve().parents[2] / "README.md"
+ALICE, BOB = "alices-token", "bobs-plain-token"
 
 FULL = """
 [server]
@@ -21,7 +57,7 @@ long_poll = 10
 
 [service]
 shutdown_grace = 2.5
-idle_open_timeout = 60
+idle_open_timeout = "1m"
 
 [[tenants]]
 name = "alice"
@@ -42,46 +78,335 @@ anything = true
 
 def test_a_full_config_file_is_read(tmp_path: Path) -> None:
     path = tmp_path / "qmux.toml"
-    path.write_text(FULL.replace("{digest}", hashlib.sha256(b"alices-token").hexdigest()))
+    path.write_text(FULL.replace("{digest}", hashlib.sha256(ALICE.encode()).hexdigest()))
     config = load_config(path)
     assert config.server == ServerSettings(host="0.0.0.0", port=9000, journal="qmux.sqlite", long_poll=10)
-    assert config.service.shutdown_grace == 2.5 and config.service.idle_open_timeout == 60
+    assert config.service == qmux.ServiceSettings(shutdown_grace=2.5, idle_open_timeout=60)
     assert [t.name for t in config.tenants] == ["alice", "bob"]
-    auth = TokenAuth(config.tenants)
-    assert auth.tenant("Bearer alices-token") == "alice" and auth.tenant("Bearer bobs-plain-token") == "bob"
     assert config.backends is not None and [b.name for b in config.backends] == ["tiny"]
     assert config.backends[0].config.num_qubits == 3
 
 
 def test_without_backends_the_embedded_set_is_served() -> None:
     config = config_from_mapping({"tenants": [{"name": "a", "token": "a-long-token"}]})
-    assert config.backends is None and config.server.port == 8765 and config.server.host == "127.0.0.1"
+    assert config.backends is None and config.server == ServerSettings() and config.service == qmux.ServiceSettings()
+
+
+# -- the file, wired as `serve` wires it --------------------------------------------------------
+
+TENANTS = f"""
+[[tenants]]
+name = "alice"
+token_sha256 = "{token_digest(ALICE)}"
+
+[[tenants]]
+name = "bob"
+token = "{BOB}"
+"""
+
+
+def config(text: str, backends: str = "[backends.q]\njob_seconds = 10\n") -> ServerConfig:
+    """A config from TOML text: `text` ([server], [service]), the two tenants and `backends`."""
+    return config_from_mapping(tomllib.loads(f"{text}\n{TENANTS}\n{backends}"), source="qmux.toml")
+
+
+@asynccontextmanager
+async def served(config: ServerConfig) -> AsyncIterator[tuple[qmux.Service, QmuxApp]]:
+    """What ``qmux serve`` runs for `config`, wired as `qmux.server.serve` wires it, without a socket."""
+    backends = list(config.backends) if config.backends is not None else None
+    async with qmux.open_service(backends, settings=config.service, journal=config.server.journal) as service:
+        yield service, create_app(service, config.tenants, config.server)
+
+
+def client(app: QmuxApp, token: str = ALICE) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers={"authorization": f"Bearer {token}"}
+    )
+
+
+async def submit(http: httpx.AsyncClient, inputs: object = "x", **body: Any) -> str:
+    response = await http.post("/jobs", json={"program_id": "echo", "backend": "q", "params": inputs, **body})
+    assert response.status_code == 201, response.text
+    job_id: str = response.json()["id"]
+    return job_id
+
+
+# -- [server] -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("limit", "status"), [(1000, 201), (100, 413)])
+async def test_max_body_bytes_refuses_a_larger_body(autojump_clock: Clock, limit: int, status: int) -> None:
+    async with served(config(f"[server]\nmax_body_bytes = {limit}\n")) as (_, app), client(app) as http:
+        body = {"program_id": "echo", "backend": "q", "params": "x" * 200}
+        response = await http.post("/jobs", json=body)
+        assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize(("written", "held"), [('"2s"', 2.0), ("5", 5.0), ('"1m"', 10.0)])
+async def test_long_poll_caps_how_long_a_results_request_is_held(
+    autojump_clock: Clock, written: str, held: float
+) -> None:
+    async with served(config(f"[server]\nlong_poll = {written}\n")) as (_, app), client(app) as http:
+        job_id = await submit(http)  # 10 s of device time
+        start = trio.current_time()
+        response = await http.get(f"/jobs/{job_id}/results", params={"wait": 600})
+        assert trio.current_time() - start == pytest.approx(held)
+        assert response.status_code == (200 if held >= 10 else 202)
+
+
+@pytest.mark.parametrize(("limit", "status"), [(1, 503), (2, 200)])
+async def test_max_in_flight_answers_503_past_it(autojump_clock: Clock, limit: int, status: int) -> None:
+    async with served(config(f"[server]\nmax_in_flight = {limit}\n")) as (_, app), client(app) as http:
+        job_id = await submit(http)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(http.get, f"/jobs/{job_id}/results?wait=5")  # held: one in flight
+            await trio.sleep(1)
+            response = await http.get("/backends")
+        assert response.status_code == status
+        if status == 503:
+            assert response.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize(("limit", "status"), [(3_000_000, 201), (1_000_000, 422)])
+async def test_max_blob_bytes_bounds_a_decompressed_array(autojump_clock: Clock, limit: int, status: int) -> None:
+    array = _wire.encode({"x": np.zeros(250_000)})  # 2 MB once decompressed, a few kB on the wire
+    async with served(config(f"[server]\nmax_blob_bytes = {limit}\n")) as (_, app), client(app) as http:
+        response = await http.post("/jobs", json={"program_id": "echo", "backend": "q", "params": array})
+        assert response.status_code == status
+        if status == 422:
+            assert f"more than {limit} bytes" in response.json()["error"]["message"]
+
+
+# -- [service] ----------------------------------------------------------------------------------
+
+
+async def test_idle_open_timeout_closes_a_session_given_no_job(autojump_clock: Clock) -> None:
+    async with served(config('[service]\nidle_open_timeout = "30s"\n')) as (service, _):
+        session = qmux.Session(service=service, backend="q")
+        await trio.sleep(29.9)
+        assert await session.status() == "Pending"
+        await trio.sleep(0.2)
+        details = await session.details()
+        assert (details["state"], details["closed_reason"]) == ("closed", "idle_at_open")
+
+
+@pytest.mark.parametrize(("grace", "ended_at", "outcome"), [("5", 5.0, "service_shutdown"), ('"1m"', 10.0, "done")])
+async def test_shutdown_grace_is_how_long_work_may_drain(
+    autojump_clock: Clock, grace: str, ended_at: float, outcome: str
+) -> None:
+    async with served(config(f"[service]\nshutdown_grace = {grace}\n")) as (service, _):
+        job = await service.backend("q").run("echo", "x")  # 10 s of device time
+    assert trio.current_time() == pytest.approx(ended_at)
+    if outcome == "done":
+        assert await job.result() == "x"
+    else:
+        with pytest.raises(qmux.JobError) as ended:
+            await job.result()
+        assert ended.value.reason == outcome
+
+
+async def test_max_queued_jobs_per_session_refuses_past_it(autojump_clock: Clock) -> None:
+    async with served(config("[service]\nmax_queued_jobs_per_session = 2\n")) as (service, _):
+        session = qmux.Session(service=service, backend="q")
+        await session.run("echo", "runs")
+        await trio.sleep(0.1)
+        for n in range(2):
+            await session.run("echo", n)
+        with pytest.raises(qmux.CapacityError, match="2 jobs queued, its limit"):
+            await session.run("echo", "one too many")
+        await session.cancel()
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_max_mailbox_refuses_callers_past_it(autojump_clock: Clock, limit: int) -> None:
+    answered: list[str] = []
+    refused: list[qmux.CapacityError] = []
+
+    async def ask(session: qmux.Session) -> None:
+        try:
+            answered.append(await session.status())
+        except qmux.CapacityError as exc:
+            refused.append(exc)
+
+    async with served(config(f"[service]\nmax_mailbox = {limit}\n")) as (service, _):
+        session = qmux.Session(service=service, backend="q")
+        await trio.sleep(0.1)
+        # Messages wait in the mailbox only while the actor is awake; a parked actor answers its
+        # caller at once. Mark it awake, as it is between a wake-up and its next wait (as
+        # tests/core/test_supervisor.py does), so that five callers meet the mailbox:
+        actor = session._port
+        assert isinstance(actor, SessionActor)
+        actor._waiting = None
+        async with trio.open_nursery() as nursery:
+            for _ in range(5):
+                nursery.start_soon(ask, session)
+        await session.close()
+    assert (len(answered), len(refused)) == (limit, 5 - limit)
+    assert "mailbox limit" in str(refused[0])
+
+
+async def test_max_waiting_per_backend_refuses_past_it(autojump_clock: Clock) -> None:
+    async with served(config("[service]\nmax_waiting_per_backend = 2\n")) as (service, _):
+        for n in range(3):  # one runs, two wait
+            await service.backend("q").run("echo", n)
+        await trio.sleep(0.1)
+        with pytest.raises(qmux.CapacityError, match="its limit"):
+            await service.backend("q").run("echo", "one too many")
+
+
+async def test_max_open_sessions_refuses_past_it(autojump_clock: Clock) -> None:
+    async with served(config("[service]\nmax_open_sessions = 2\n")) as (service, app), client(app) as http:
+        first, second = (qmux.Session(service=service, backend="q") for _ in range(2))
+        refused = await http.post("/sessions", json={"backend": "q"})
+        assert refused.status_code == 429 and "sessions are open" in refused.json()["error"]["message"]
+        await first.close()
+        await trio.sleep(0.1)
+        assert (await http.post("/sessions", json={"backend": "q"})).status_code == 201
+        await second.close()
+
+
+async def test_retain_finished_is_how_many_finished_jobs_are_kept(autojump_clock: Clock) -> None:
+    text = "[service]\nretain_finished = 3\n"
+    async with served(config(text, backends="[backends.q]\n")) as (_, app), client(app) as http:
+        jobs = [await submit(http, n) for n in range(6)]
+        for job_id in jobs:
+            assert (await http.get(f"/jobs/{job_id}/results", params={"wait": 10})).status_code == 200
+        await submit(http, "one more")
+        assert (await http.get(f"/jobs/{jobs[0]}")).status_code == 404
+        assert (await http.get(f"/jobs/{jobs[-1]}")).status_code == 200
+
+
+# -- [[tenants]] --------------------------------------------------------------------------------
+
+
+async def test_tenants_are_who_the_tokens_name(autojump_clock: Clock) -> None:
+    """``token_sha256`` and ``token`` let their holder in, under the tenant's ``name``."""
+    async with (
+        served(config("")) as (_, app),
+        client(app, ALICE) as alice,
+        client(app, BOB) as bob,
+        client(app, "nobodys-token") as nobody,
+    ):
+        job_id = await submit(alice)
+        assert (await alice.get(f"/jobs/{job_id}")).status_code == 200
+        assert (await bob.get(f"/jobs/{job_id}")).status_code == 404  # another tenant's: not found
+        assert (await bob.get("/backends")).status_code == 200
+        assert (await nobody.get("/backends")).status_code == 401
+    assert [tenant.name for tenant in config("").tenants] == ["alice", "bob"]
+
+
+#: the test that shows each key taking effect; a string: a test of ``tests/system/test_serve_config.py``
+KEY_TESTS: dict[str, dict[str, Any]] = {
+    "server": {
+        "host": on_a_real_socket.test_host_and_port_are_where_serve_listens,
+        "port": on_a_real_socket.test_host_and_port_are_where_serve_listens,
+        "journal": on_a_real_socket.test_journal_keeps_jobs_across_a_restart_of_serve,
+        "max_body_bytes": test_max_body_bytes_refuses_a_larger_body,
+        "long_poll": test_long_poll_caps_how_long_a_results_request_is_held,
+        "max_in_flight": test_max_in_flight_answers_503_past_it,
+        "max_blob_bytes": test_max_blob_bytes_bounds_a_decompressed_array,
+    },
+    "service": {
+        "idle_open_timeout": test_idle_open_timeout_closes_a_session_given_no_job,
+        "shutdown_grace": test_shutdown_grace_is_how_long_work_may_drain,
+        "max_queued_jobs_per_session": test_max_queued_jobs_per_session_refuses_past_it,
+        "max_mailbox": test_max_mailbox_refuses_callers_past_it,
+        "max_waiting_per_backend": test_max_waiting_per_backend_refuses_past_it,
+        "max_open_sessions": test_max_open_sessions_refuses_past_it,
+        "retain_finished": test_retain_finished_is_how_many_finished_jobs_are_kept,
+    },
+    "tenants": {
+        "name": test_tenants_are_who_the_tokens_name,
+        "token_sha256": test_tenants_are_who_the_tokens_name,
+        "token": test_tenants_are_who_the_tokens_name,
+    },
+}
+TABLES = {"server": ServerSettings, "service": qmux.ServiceSettings, "tenants": Tenant}
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_every_key_has_a_test_that_it_takes_effect_and_is_documented(table: str) -> None:
+    """A field added to ServerSettings, ServiceSettings or Tenant is a key: it needs a test and a line."""
+    keys = [field.name for field in attrs.fields(TABLES[table])] + (["token"] if table == "tenants" else [])
+    assert sorted(KEY_TESTS[table]) == sorted(keys)
+    heading = f"[{table}]" if table != "tenants" else "[[tenants]]"
+    docstring = qmux.server._config.__doc__ or ""
+    section = docstring.split(heading, 1)[1].split("\n\n", 1)[0]
+    readme = README.read_text(encoding="utf-8").split("```toml\n[server]", 1)[1].split("```", 1)[0]
+    in_readme = ("[server]" + readme).split(heading, 1)[1].split("\n\n", 1)[0]
+    for key in keys:
+        assert f"\n    {key} = " in section, f"{key} is not documented in qmux/server/_config.py"
+        assert f"{key} = " in in_readme, f"{key} is not documented in the README"
+
+
+# -- mistakes -----------------------------------------------------------------------------------
+
+A_TENANT = [{"name": "a", "token": "long-enough"}]
 
 
 @pytest.mark.parametrize(
     ("document", "words"),
     [
-        ({}, "no tenants"),
-        ({"tenants": []}, "no tenants"),
-        ({"tenants": [{"name": "a"}]}, "exactly one of token_sha256 and token"),
-        ({"tenants": [{"name": "a", "token": "x" * 10, "token_sha256": "0" * 64}]}, "exactly one"),
-        ({"tenants": [{"name": "a", "token_sha256": "XYZ"}]}, "64 lowercase hex"),
-        ({"tenants": [{"name": "a", "token": "short"}]}, "8 or more characters"),
-        ({"tenants": [{"name": "a b", "token": "long-enough"}]}, "tenant name 'a b'"),
-        ({"tenants": [{"name": "a", "token": "long-enough", "role": "admin"}]}, "unknown key 'role'"),
-        ({"tenants": {"name": "a"}}, "no tenants"),
-        ({"server": {"prot": 1}, "tenants": [{"name": "a", "token": "long-enough"}]}, "[server]: unknown key 'prot'"),
-        ({"server": {"port": 70000}, "tenants": [{"name": "a", "token": "long-enough"}]}, "TCP port"),
-        ({"server": {"long_poll": 0}, "tenants": [{"name": "a", "token": "long-enough"}]}, "long_poll=0"),
-        ({"service": {"grace": 1}, "tenants": [{"name": "a", "token": "long-enough"}]}, "[service]: unknown key"),
-        ({"server": [], "tenants": [{"name": "a", "token": "long-enough"}]}, "must be a table"),
-        ({"tenants": [{"name": "a", "token": "long-enough"}], "backends": {"b": {"qubits": 3}}}, "'qubits'"),
+        ({}, "qmux.toml: no [[tenants]] table; give at least one"),
+        ({"tenants": []}, "qmux.toml: no tenants: give at least one [[tenants]] table, with a name and a token_sha256"),
+        ({"tenants": {"name": "a"}}, "qmux.toml: tenants must be an array of tables ([[tenants]]), not a table"),
+        ({"tenants": [{"name": "a"}]}, "[[tenants]] #1 needs exactly one of token_sha256 and token"),
+        ({"tenants": [{"name": "a", "token": "x" * 10, "token_sha256": "0" * 64}]}, "#1 needs exactly one"),
+        ({"tenants": [{"name": "a", "token_sha256": "XYZ"}]}, "#1 token_sha256 must be 64 lowercase hex"),
+        ({"tenants": [{"name": "a", "token": "short"}]}, "#1 token must be a string of 8 or more characters"),
+        ({"tenants": [*A_TENANT, {"name": "a b", "token": "long-enough"}]}, "[[tenants]] #2 name='a b' must be 1-64"),
+        ({"tenants": [*A_TENANT, {"token": "long-enough"}]}, "[[tenants]] #2 name is missing; it is required"),
+        ({"tenants": [*A_TENANT, 7]}, "[[tenants]] #2 must be a table, not an integer"),
+        (
+            {"tenants": [{"name": "a", "token": "long-enough", "role": "admin"}]},
+            "[[tenants]] #1 unknown key 'role'; allowed keys: name, token_sha256, token",
+        ),
+        ({"server": {"prot": 1}, "tenants": A_TENANT}, "qmux.toml: [server] unknown key 'prot'; allowed keys: host,"),
+        ({"server": {"port": 70000}, "tenants": A_TENANT}, "[server] port=70000 must be a TCP port, 0-65535"),
+        ({"server": {"port": "80"}, "tenants": A_TENANT}, "[server] port='80' must be a TCP port"),
+        ({"server": {"host": ""}, "tenants": A_TENANT}, "[server] host='' must be a non-empty string"),
+        ({"server": {"long_poll": 0}, "tenants": A_TENANT}, "[server] long_poll=0 must be a positive, finite number"),
+        ({"server": {"long_poll": "soon"}, "tenants": A_TENANT}, "[server] long_poll='soon' is not a duration"),
+        ({"service": {"grace": 1}, "tenants": A_TENANT}, "[service] unknown key 'grace'; allowed keys: idle_open_"),
+        ({"service": {"shutdown_grace": -1}, "tenants": A_TENANT}, "[service] shutdown_grace=-1 must be a finite"),
+        ({"service": {"max_mailbox": 1.5}, "tenants": A_TENANT}, "[service] max_mailbox=1.5 must be a positive whole"),
+        ({"server": [], "tenants": A_TENANT}, "qmux.toml: [server] must be a table, not an array"),
+        ({"tenants": A_TENANT, "backends": {"b": {"qubits": 3}}}, "[backends.b] unknown key 'qubits'; allowed keys:"),
+        ({"tenants": A_TENANT, "backends": {}}, "qmux.toml: no backends: give at least one [backends.<name>] table"),
+        ({"tenants": A_TENANT, "backends": []}, "qmux.toml: [backends] must hold one [backends.<name>] table per"),
     ],
 )
-def test_config_mistakes_name_the_table_and_the_key(document: dict[str, Any], words: str) -> None:
+def test_config_mistakes_name_the_file_the_table_and_the_key(document: dict[str, Any], words: str) -> None:
     with pytest.raises(qmux.InvalidInputError) as refused:
         config_from_mapping(document, source="qmux.toml")
-    assert words in str(refused.value) and "qmux.toml" in str(refused.value)
+    assert str(refused.value).startswith("qmux.toml: ") and words in str(refused.value)
+
+
+def test_every_mistake_of_the_file_is_listed_at_once() -> None:
+    document = {
+        "server": {"port": -1, "journal": ""},
+        "service": {"idle_open_timeout": "never"},
+        "tenants": [{"name": "ok", "token": "long-enough"}, {"name": "", "token_sha256": "a" * 64}],
+        "backends": {"q": {"concurrency": 0}},
+    }
+    with pytest.raises(qmux.InvalidInputError) as refused:
+        config_from_mapping(document, source="qmux.toml")
+    assert str(refused.value).splitlines() == [
+        "qmux.toml: 5 mistakes:",
+        "  - [[tenants]] #2 name='' must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a "
+        "letter or digit",
+        "  - [server] port=-1 must be a TCP port, 0-65535 (0: any free port)",
+        "  - [server] journal='' must be a non-empty string",
+        "  - [service] idle_open_timeout='never' is not a duration; use a positive number of seconds or a string "
+        "such as '90s', '25m', '2h' or '1h30m'",
+        "  - [backends.q] concurrency=0 must be a positive whole number",
+    ]
+
+
+def test_a_token_pasted_as_its_digest_is_not_echoed() -> None:
+    with pytest.raises(qmux.InvalidInputError) as refused:
+        config_from_mapping({"tenants": [{"name": "a", "token_sha256": "my-secret-token"}]}, source="qmux.toml")
+    assert "my-secret-token" not in str(refused.value)
 
 
 def test_a_missing_or_broken_file_is_named(tmp_path: Path) -> None:
@@ -91,6 +416,9 @@ def test_a_missing_or_broken_file_is_named(tmp_path: Path) -> None:
     broken.write_text("[server\n")
     with pytest.raises(qmux.InvalidInputError, match="not valid TOML"):
         load_config(broken)
+
+
+# -- tenants and tokens ---------------------------------------------------------------------------
 
 
 def test_tenants_need_distinct_names_and_tokens() -> None:
@@ -123,3 +451,6 @@ def test_bearer_headers_are_parsed_strictly(header: str | None, tenant: str | No
 def test_tenants_keep_only_the_digest() -> None:
     tenant = Tenant.from_token("a", "token-one-1")
     assert tenant.token_sha256 == token_digest("token-one-1") and "token-one-1" not in repr(tenant)
+    with pytest.raises(qmux.InvalidInputError, match="tenant 'a': token must be a string of 8 or more") as refused:
+        Tenant.from_token("a", "secret")
+    assert "secret" not in str(refused.value)
