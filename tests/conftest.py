@@ -1,20 +1,22 @@
-"""Shared fixtures: services to run the suite against, and scripted backends.
+"""Shared fixtures. qmux's own suite is the first user of the ``qmux`` pytest plugin (qmux.testing).
 
 Time-dependent tests take pytest-trio's ``autojump_clock`` (``MockClock(autojump_threshold=0)``).
 
-`service_factory` is parametrised over the ways to reach a service. Tests written against it
-use only the public API, so the same rules are checked in process and over HTTP (where the
-HTTP front door adds its parameter), and the two cannot drift.
+`service_factory` is the plugin's ``qmux_service_factory``, parametrised over the ways to reach a
+service: in process and over HTTP. Tests written against it use only the public API, so the same
+rules are checked both ways, and the two cannot drift. Scripted backends come from qmux.testing.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from .support.services import SERVICE_KINDS, ServiceFactory
+from qmux.testing import ServiceFactory
+
+pytest_plugins = ["pytester"]  # tests/testing runs user test files through the plugin
 
 
-@pytest.fixture(params=sorted(SERVICE_KINDS))
-def service_factory(request: pytest.FixtureRequest) -> ServiceFactory:
-    """``async with service_factory(backends, settings) as service``: local, and remote where available."""
-    return SERVICE_KINDS[request.param]
+@pytest.fixture
+def service_factory(qmux_service_factory: ServiceFactory) -> ServiceFactory:
+    """``async with service_factory(backends, settings) as service``: local, and remote (qmux_service_factory)."""
+    return qmux_service_factory

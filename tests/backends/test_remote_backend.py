@@ -18,9 +18,9 @@ import trio.testing
 
 import qmux
 from qmux.backends import RemoteBackend
+from qmux.testing import ScriptedBackend, job, qpu
 
 from ..support.remote import BASE_URL, TENANTS, TOKEN
-from ..support.scripted import ScriptedBackend, job, qpu
 
 Clock = trio.testing.MockClock
 

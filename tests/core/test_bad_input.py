@@ -15,8 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qmux
-
-from ..support.scripted import qpu
+from qmux.testing import qpu
 
 anything = st.one_of(
     st.none(),

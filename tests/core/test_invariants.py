@@ -25,8 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qmux
-
-from ..support.scripted import Execution, ScriptedBackend, job
+from qmux.testing import Execution, ScriptedBackend, job
 
 BACKENDS = (("q1", 1), ("q2", 1), ("sim", 2))
 #: how a session is opened: its mode and policies

@@ -10,8 +10,7 @@ import trio
 import trio.testing
 
 import qmux
-
-from ..support.scripted import job, qpu
+from qmux.testing import job, qpu
 
 
 async def test_state_changes_are_logged_with_their_ids(autojump_clock: trio.testing.MockClock) -> None:

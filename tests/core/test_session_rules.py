@@ -17,9 +17,7 @@ import trio.lowlevel
 import trio.testing
 
 import qmux
-
-from ..support.scripted import ScriptedBackend, job, qpu
-from ..support.services import ServiceFactory
+from qmux.testing import ScriptedBackend, ServiceFactory, job, qpu
 
 Clock = trio.testing.MockClock
 PENDING = "Pending"

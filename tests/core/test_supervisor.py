@@ -11,9 +11,7 @@ import trio.testing
 
 import qmux
 from qmux._core import SessionActor
-
-from ..support.scripted import job, qpu
-from ..support.services import ServiceFactory
+from qmux.testing import ServiceFactory, job, qpu
 
 Clock = trio.testing.MockClock
 

@@ -39,9 +39,9 @@ from qmux.backends import LocalBackend
 from qmux.ibm import CompatApp, IamTokens, client_environment, export_lines, mount_ibm
 from qmux.ibm._api import JobEntry, JobIndex
 from qmux.server import ServerSettings, create_app
+from qmux.testing import job, qpu
 
 from ..support.remote import BASE_URL, OTHER_TOKEN, TENANTS, TOKEN
-from ..support.scripted import job, qpu
 
 API = "/experimental"
 UNKNOWN_ID = "0123456789abcdef0123"

@@ -19,8 +19,7 @@ import trio.testing
 import qmux
 import qmux._core._time
 from qmux.journal import JobSnapshot, MemoryStore, SessionSnapshot, SQLiteStore
-
-from ..support.scripted import job, qpu
+from qmux.testing import job, qpu
 
 Clock = trio.testing.MockClock
 BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

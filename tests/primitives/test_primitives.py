@@ -18,8 +18,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 import qmux
 from qmux.backends import LocalBackend
-
-from ..support.services import ServiceFactory
+from qmux.testing import ServiceFactory
 
 SEED = 1234
 

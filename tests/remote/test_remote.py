@@ -25,9 +25,9 @@ import qmux
 from qmux._remote._client import RemoteService, RetryTransport
 from qmux.backends import LocalBackend
 from qmux.server import QmuxApp
+from qmux.testing import ScriptedBackend, job, qpu
 
 from ..support.remote import BASE_URL, OTHER_TOKEN, TOKEN, remote_service, served_app
-from ..support.scripted import ScriptedBackend, job, qpu
 
 
 @asynccontextmanager

@@ -17,9 +17,9 @@ from trio.abc import Clock
 
 import qmux
 from qmux.server import QmuxApp
+from qmux.testing import job, qpu
 
 from ..support.remote import OTHER_TOKEN, asgi_client, served_app
-from ..support.scripted import job, qpu
 
 UNKNOWN_ID = "0123456789abcdef0123"
 

@@ -19,9 +19,9 @@ from trio.abc import Clock
 
 import qmux
 from qmux.server import QmuxApp, ServerSettings
+from qmux.testing import ScriptedBackend, job, qpu
 
 from ..support.remote import OTHER_TOKEN, TOKEN, asgi_client, served_app
-from ..support.scripted import ScriptedBackend, job, qpu
 
 SESSION_KEYS = {
     "id",

@@ -1,1 +1,1 @@
-"""What the tests share: scripted backends, a served app and remote services, client processes."""
+"""What the tests share: a served app and remote services, client processes (scripted backends: qmux.testing)."""
