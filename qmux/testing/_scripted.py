@@ -25,6 +25,8 @@ from attrs import define, field, frozen
 
 import qmux
 
+from .._core import TransientBackendError
+
 __all__ = ["Execution", "ScriptedBackend", "TransientBackendError", "job", "qpu"]
 
 #: the keys of a job description, as `job()` writes them
@@ -33,16 +35,6 @@ SCRIPT_KEYS: Final = frozenset({"seconds", "value", "fail", "transient", "hang"}
 DEFAULT_SECONDS: Final = 1.0
 
 Outcome = Literal["running", "done", "failed", "failed_transiently", "cancelled"]
-
-
-class TransientBackendError(Exception):
-    """A failure worth trying again, raised by a scripted job described with ``job(transient=...)``.
-
-    SPEC R1 lets a backend retry jobs that fail this way. The core's own
-    ``qmux.TransientBackendError`` is not there yet: until it is, this class stands in for it,
-    and then this name will be that class, so tests that catch or match it keep working. Over
-    HTTP the job's error message names it: ``TransientBackendError: <message>``.
-    """
 
 
 @frozen

@@ -13,9 +13,7 @@ import trio
 from attrs import define, field
 
 import qmux
-
-from ..support.scripted import job, qpu
-from ..support.services import ServiceFactory
+from qmux.testing import ServiceFactory, job, qpu
 
 Clock = trio.testing.MockClock
 

@@ -6,8 +6,7 @@ import pytest
 import trio
 
 import qmux
-
-from ..support.scripted import job, qpu
+from qmux.testing import job, qpu
 
 Clock = trio.testing.MockClock
 
