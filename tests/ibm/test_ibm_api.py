@@ -37,7 +37,7 @@ from qmux._cli._main import main as cli_main
 from qmux._core import wall_now
 from qmux.backends import LocalBackend
 from qmux.ibm import CompatApp, IamTokens, client_environment, export_lines, mount_ibm
-from qmux.ibm._api import JobEntry, JobIndex
+from qmux.ibm._jobs import JobEntry, JobIndex
 from qmux.server import ServerSettings, create_app
 
 from ..support.remote import BASE_URL, OTHER_TOKEN, TENANTS, TOKEN
