@@ -57,10 +57,12 @@ def decode_body(raw: bytes, content_type: str | None, route: Route, dialect: Dia
 
 def decode_query(query_string: bytes, route: Route, dialect: Dialect) -> Any:
     """The query string as ``route.query`` (``None`` for a route that takes none)."""
-    pairs = urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     kind = route.query
+    if kind is None and not (dialect.strict and query_string):
+        return None  # nothing to read: not parsed at all (IBM's client polls with a query it ignores)
+    pairs = urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     if kind is None:
-        if dialect.strict and pairs:
+        if pairs:
             raise HttpError(
                 422,
                 InvalidInputError(f"{route.method} {route.path} takes no query parameters; got {pairs[0][0]!r}"),

@@ -8,8 +8,6 @@ with a 503 and ``Retry-After``. `read_body` stops reading at the limit rather th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Protocol, final
 
 from attrs import define, field
@@ -43,14 +41,16 @@ class HttpLimits(Protocol):
 @final
 @define(eq=False)
 class InFlight:
-    """Requests being handled now, and the most there may be."""
+    """Requests being handled now, and the most there may be.
+
+    ``with in_flight:`` counts one request while the block runs; past the limit, it raises the
+    503 ``busy`` refusal instead. (A class, not a generator: it runs on every request.)
+    """
 
     limit: int
     count: int = field(default=0, init=False)
 
-    @contextmanager
-    def admit(self) -> Iterator[None]:
-        """Count one request while the block runs; past the limit, a 503 ``busy`` refusal instead."""
+    def __enter__(self) -> None:
         if self.count >= self.limit:
             raise HttpError(
                 503,
@@ -59,10 +59,9 @@ class InFlight:
                 headers={"retry-after": "1"},
             )
         self.count += 1
-        try:
-            yield
-        finally:
-            self.count -= 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.count -= 1
 
 
 def check_content_length(announced: str | None, limit: int) -> None:

@@ -133,7 +133,7 @@ class HttpApp:
         try:
             route, params = find_route(door.routes, scope["method"], scope["path"], unknown=door.dialect.unknown_route)
             tenant = _authenticate(door, route, scope)
-            with self.in_flight.admit():
+            with self.in_flight:
                 request = await self._read(door.dialect, route, params, tenant, scope, receive)
                 reply = await route.handler(door.handlers, request)
         except HttpError as refusal:
@@ -176,10 +176,9 @@ async def _send(
     headers = [(b"cache-control", b"no-store")]
     if trace_id is not None and door.dialect.trace_header is not None:
         headers.append((door.dialect.trace_header.encode("latin-1"), trace_id.encode("ascii")))
-    extra = dict(reply.headers)
+    headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()]
     if tenant is not None and door.answer_headers is not None:
-        extra.update(door.answer_headers())
-    headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in extra.items()]
+        headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in door.answer_headers().items()]
     headers.append((b"content-length", str(len(reply.body)).encode()))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     body = b"" if scope["method"] == "HEAD" else reply.body
