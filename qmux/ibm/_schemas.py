@@ -4,7 +4,9 @@ Requests are decoded into these structs (wrong types and out-of-range values ans
 the field named), responses are encoded from them. Unlike the native API's request schemas,
 unknown request fields are *ignored*, not refused: this front door serves a client qmux does
 not control, and a later release of it may send fields this one does not know. The shapes
-are those of ``IBM-RUNTIME-WIRE.md``; where a field only matters to qmux, it says so.
+are those of ``IBM-RUNTIME-WIRE.md``; where a field only matters to qmux, it says so. The
+documents both APIs answer with alike (a session, a backend's status, a device entry, a job's
+program and state) are `qmux._http`'s; those here are IBM's own, or extend them.
 """
 
 from __future__ import annotations

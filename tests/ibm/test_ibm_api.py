@@ -2,7 +2,7 @@
 
 Requests go to the combined ASGI app (`qmux.ibm.mount_ibm`) through ``httpx.ASGITransport``,
 so time-dependent tests run on the virtual clock. What the client does with these answers is
-tests/test_ibm_client.py's subject; this module checks what the front door itself decides:
+tests/system/test_ibm_client.py's subject; this module checks what the front door itself decides:
 which status and shape each case gets, and that it translates the core without re-deciding.
 """
 
