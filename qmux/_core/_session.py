@@ -231,9 +231,7 @@ class SessionActor:
     async def submit(self, program_id: str, inputs: Any, options: dict[str, Any] | None = None) -> JobRecord:
         """Queue a job; return once it is accepted and, with a journal, durable."""
         program_id, checked_options = check_program_id(program_id), check_options(options)
-        if self.durable is not None:
-            await self.durable.wait()
-            self.durable = None
+        await self.wait_durable()
         job = await self._call(Submit(program_id, inputs, checked_options))
         assert isinstance(job, JobRecord)
         if job.durable is not None:
@@ -243,6 +241,22 @@ class SessionActor:
                 await self._cancel_job(job)  # not written, so not accepted: it must not run
                 raise
         return job
+
+    async def wait_durable(self) -> None:
+        """Return once the session's opening is in the journal (at once without one).
+
+        A front door answers only then, as it does for a job (SPEC J4: what is acknowledged
+        survives). If it cannot be written the session is cancelled and `StorageError` raised.
+        """
+        ticket = self.durable
+        if ticket is None:
+            return
+        try:
+            await ticket.wait()
+        except StorageError:
+            await self.cancel()  # never durable, so never accepted: it must not run
+            raise
+        self.durable = None
 
     async def close(self) -> None:
         await self._call(Close())

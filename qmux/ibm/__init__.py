@@ -8,18 +8,21 @@ close and cancel for both, so ``QiskitRuntimeService()``, ``Session``, ``Batch``
 points the client at it (`export_lines`). Needs the ``ibm`` extra:
 ``pip install 'qmux[server,ibm]'`` (qiskit-ibm-runtime writes the results its client reads).
 
-`mount_ibm` builds the combined ASGI app over a native one; the pieces are documented in
-their modules: `_api` (handlers, routes, state mapping), `_auth` (IAM tokens), `_backends`
-(what the client's ISA check sees), `_codec` (params and results), `_env` (the environment).
+`mount_ibm` puts IBM's front door in front of a native app; both run through the one pipeline
+of `qmux._http`. The pieces are documented in their modules: `_app` (the dialect and the
+mount), `_routes` (the route table), `_api` (the handlers only IBM's API has), `_jobs` (what
+``GET /jobs`` lists), `_auth` (IAM tokens), `_backends` (what the client's ISA check sees),
+`_codec` (params and results), `_env` (the environment).
 """
 
 from __future__ import annotations
 
-from ._api import API_PREFIX, IAM_PATH, IbmApi
+from ._api import IbmApi
 from ._app import CompatApp, IbmApp, mount_ibm
 from ._auth import IamTokens
 from ._codec import require_ibm_runtime
 from ._env import INSTANCE, client_environment, export_lines
+from ._routes import API_PREFIX, IAM_PATH
 
 __all__ = [
     "API_PREFIX",

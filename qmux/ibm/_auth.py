@@ -30,7 +30,7 @@ from typing import Final, final
 
 from attrs import frozen
 
-from ..server._auth import Tenant, TokenAuth
+from .._http import Tenant, TokenAuth
 
 __all__ = ["APIKEY_GRANT", "IamTokens", "IssuedToken"]
 

@@ -1,4 +1,4 @@
-"""qmux backends as IBM's client sees them: the device list, configuration and status documents.
+"""qmux backends as IBM's client sees them: the configuration document its ISA check reads.
 
 What matters to the client, and so what is chosen here:
 
@@ -21,10 +21,9 @@ import functools
 import itertools
 
 from .._core import BackendHandle
-from ..server._schemas import BackendStatus
-from ._schemas import BackendConfiguration, Device, DeviceStatus
+from ._schemas import BackendConfiguration
 
-__all__ = ["basis_gates", "configuration", "device", "status"]
+__all__ = ["basis_gates", "configuration"]
 
 #: the largest shots a PUB may ask for, as IBM's devices state it
 MAX_SHOTS = 100_000
@@ -44,17 +43,6 @@ def basis_gates() -> tuple[str, ...]:
 @functools.cache
 def _all_pairs(num_qubits: int) -> list[tuple[int, int]]:
     return list(itertools.permutations(range(num_qubits), 2))
-
-
-def device(handle: BackendHandle) -> Device:
-    """The backend's entry in ``GET /backends``."""
-    config = handle.config
-    return Device(
-        name=handle.name,
-        status=DeviceStatus(name="online" if config.operational else "offline"),
-        queue_length=handle.pending_jobs,
-        qubits=config.num_qubits,
-    )
 
 
 def configuration(handle: BackendHandle, *, version: str, online_date: str) -> BackendConfiguration:
@@ -79,16 +67,4 @@ def configuration(handle: BackendHandle, *, version: str, online_date: str) -> B
         description=f"qmux simulated {'simulator' if config.simulator else 'QPU'} ({config.num_qubits} qubits)",
         max_ttl=config.max_ttl,
         interactive_ttl=config.interactive_ttl,
-    )
-
-
-def status(handle: BackendHandle, *, version: str) -> BackendStatus:
-    """``GET /backends/{name}/status``: the client reads ``state`` as ``operational``."""
-    operational = handle.config.operational
-    return BackendStatus(
-        state=operational,
-        status="active" if operational else "inactive",
-        length_queue=handle.pending_jobs,
-        backend_version=version,
-        message="available" if operational else "not operational",
     )

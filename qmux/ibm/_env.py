@@ -17,7 +17,7 @@ from __future__ import annotations
 import shlex
 from typing import Final
 
-from ._api import API_PREFIX
+from ._routes import API_PREFIX
 
 __all__ = ["INSTANCE", "client_environment", "export_lines"]
 

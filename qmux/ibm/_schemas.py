@@ -4,30 +4,29 @@ Requests are decoded into these structs (wrong types and out-of-range values ans
 the field named), responses are encoded from them. Unlike the native API's request schemas,
 unknown request fields are *ignored*, not refused: this front door serves a client qmux does
 not control, and a later release of it may send fields this one does not know. The shapes
-are those of ``IBM-RUNTIME-WIRE.md``; where a field only matters to qmux, it says so.
+are those of ``IBM-RUNTIME-WIRE.md``; where a field only matters to qmux, it says so. The
+documents both APIs answer with alike (a session, a backend's status, a device entry, a job's
+program and state) are `qmux._http`'s; those here are IBM's own, or extend them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from .. import _http
+
 __all__ = [
     "ERROR_CODES",
-    "JOB_STATES",
     "BackendConfiguration",
     "BackendList",
     "CreateSession",
-    "Device",
-    "DeviceStatus",
     "IamError",
     "JobCreated",
     "JobDocument",
     "JobList",
-    "JobProgram",
     "JobState",
-    "JobStateName",
     "JobsQuery",
     "SubmitJob",
     "TokenRequest",
@@ -36,17 +35,6 @@ __all__ = [
 ]
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-
-JobStateName = Literal["Queued", "Running", "Completed", "Failed", "Cancelled"]
-
-#: qmux's job status (``JobStatus.value``) -> the ``state.status`` word the client maps back
-JOB_STATES: Final[dict[str, JobStateName]] = {
-    "QUEUED": "Queued",
-    "RUNNING": "Running",
-    "DONE": "Completed",
-    "ERROR": "Failed",
-    "CANCELLED": "Cancelled",
-}
 
 #: a failed job's qmux reason -> IBM's numeric ``reason_code``. Only codes whose meaning the
 #: client acts on: 1305 makes ``result()`` raise ``RuntimeJobMaxTimeoutError``, which is what
@@ -103,10 +91,7 @@ class SubmitJob(_Request):
 
 
 class JobsQuery(_Request):
-    """``GET /jobs``: ``service.jobs(...)``'s filters and paging."""
-
-    #: query parameters that may repeat and are read as lists
-    list_params: ClassVar[frozenset[str]] = frozenset({"tags"})
+    """``GET /jobs``: ``service.jobs(...)``'s filters and paging; ``tags`` may repeat."""
 
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
     offset: Annotated[int, msgspec.Meta(ge=0)] = 0
@@ -141,22 +126,10 @@ class IamError(_Response):
     error_message: str = msgspec.field(name="errorMessage")
 
 
-class DeviceStatus(_Response):
-    name: Literal["online", "offline"]
-
-
-class Device(_Response):
-    """One entry of ``GET /backends``: what ``least_busy`` sorts and filters on."""
-
-    name: str
-    status: DeviceStatus
-    #: jobs waiting for this backend (qmux's ``pending_jobs``)
-    queue_length: int
-    qubits: int
-
-
 class BackendList(_Response):
-    devices: list[Device]
+    """``GET /backends``: the shared device entries (``qmux._http.Device``), without configuration."""
+
+    devices: list[_http.Device]
 
 
 class BackendConfiguration(msgspec.Struct, kw_only=True):
@@ -197,15 +170,11 @@ class JobCreated(_Response):
     session_id: str | None = None
 
 
-class JobState(_Response):
-    status: JobStateName
-    #: why a job failed or was cancelled: the core's error message, which names the rule
-    reason: str | None = None
+class JobState(_http.JobState, omit_defaults=True):
+    """The shared job state, with IBM's numeric reason code; absent fields are left out."""
+
+    #: the code of a failed job's reason the client acts on (`ERROR_CODES`)
     reason_code: int | None = None
-
-
-class JobProgram(_Response):
-    id: str
 
 
 class JobDocument(_Response):
@@ -214,7 +183,7 @@ class JobDocument(_Response):
     id: str
     backend: str
     state: JobState
-    program: JobProgram
+    program: _http.JobProgram
     session_id: str | None = None
     #: UTC ISO-8601 of the submission, when this front door took it
     created: str | None = None

@@ -1,4 +1,4 @@
-"""The shapes of the HTTP API: request bodies, query strings and responses, as msgspec structs.
+"""The shapes of the native API: request bodies, query strings and responses, as msgspec structs.
 
 One declaration serves three purposes: decoding and validating what clients send (unknown
 fields, wrong types and out-of-range values are refused with a message naming the field),
@@ -6,7 +6,9 @@ encoding what the server answers, and the JSON Schemas of ``/openapi.json``. So 
 cannot say something the server does not do.
 
 Names follow IBM's Runtime API where it has one (see ``IBM-RUNTIME-WIRE.md``): ``max_ttl``,
-``interactive_ttl``, ``devices``, a job's ``state.status``.
+``interactive_ttl``, ``devices``, a job's ``state.status``. The documents both APIs answer with
+alike (a session, a backend's status, a device entry) are `qmux._http`'s; this module adds what
+only the native API says.
 """
 
 from __future__ import annotations
@@ -17,28 +19,20 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import attrs
 import msgspec
 
+from .. import _http
 from .._core import BackendConfig
+from .._http import IsoTime, Seconds
 
 __all__ = [
     "ID_PATTERN",
     "BackendConfiguration",
     "BackendList",
-    "BackendStatus",
     "CreateSession",
     "Device",
-    "DeviceStatus",
-    "ErrorBody",
-    "ErrorCause",
-    "ErrorDetail",
     "JobDocument",
-    "JobProgram",
     "JobQuery",
-    "JobState",
-    "JobStateName",
     "ResultsQuery",
-    "SessionDocument",
     "SubmitJob",
-    "Timestamp",
     "UpdateSession",
 ]
 
@@ -47,8 +41,6 @@ ID_PATTERN = "^[0-9a-f]{20}$"
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, description="a qmux id: 20 lowercase hex characters")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-Seconds = Annotated[float, msgspec.Meta(ge=0)]
-IsoTime = Annotated[str | None, msgspec.Meta(description="UTC ISO-8601 with a trailing Z, or null")]
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -118,39 +110,6 @@ class JobQuery(_Request):
 # -- responses -------------------------------------------------------------------------------------
 
 
-class ErrorCause(_Response):
-    """The exception behind an error: a backend's own (type and message), or a qmux error's fields."""
-
-    type: str
-    message: str
-    code: str | None = None
-    reason: str | None = None
-    session_id: str | None = None
-    root_job_id: str | None = None
-    job_id: str | None = None
-
-
-class ErrorDetail(_Response):
-    """What went wrong, and the fields a client needs to rebuild the same qmux exception."""
-
-    code: str
-    message: str
-    #: the qmux exception class: ``InvalidInputError``, ``SessionClosedError``, ...
-    type: str
-    #: the rule that closed a session, or a failed job's cause
-    reason: str | None = None
-    session_id: str | None = None
-    root_job_id: str | None = None
-    job_id: str | None = None
-    cause: ErrorCause | None = None
-
-
-class ErrorBody(_Response):
-    """Every error answer: IBM's ``{"error": {"message", "code"}}`` with qmux's fields added."""
-
-    error: ErrorDetail
-
-
 def _backend_configuration() -> type[msgspec.Struct]:
     """`qmux.BackendConfig` as a struct, field for field: a field the core adds appears here too."""
     hints = typing.get_type_hints(BackendConfig)
@@ -173,81 +132,14 @@ else:
     BackendConfiguration = _backend_configuration()
 
 
-class DeviceStatus(_Response):
-    name: Literal["online", "offline"]
+class Device(_http.Device):
+    """One entry of ``GET /backends``: IBM's device entry, with the backend's whole configuration."""
 
-
-class Device(_Response):
-    """One entry of ``GET /backends``."""
-
-    name: str
-    status: DeviceStatus
-    #: jobs waiting for this backend (``pending_jobs``; IBM calls it the queue length)
-    queue_length: int
-    qubits: int
     configuration: BackendConfiguration
 
 
 class BackendList(_Response):
     devices: list[Device]
-
-
-class BackendStatus(_Response):
-    """IBM's ``GET /backends/{name}/status``."""
-
-    state: bool
-    status: Literal["active", "inactive"]
-    length_queue: int
-    backend_version: str
-    message: str
-
-
-class Timestamp(_Response):
-    status: str
-    timestamp: IsoTime
-
-
-class SessionDocument(_Response):
-    """A session as ``GET /sessions/{id}`` shows it: SPEC S18 under IBM's field names."""
-
-    id: str
-    backend_name: str
-    #: ITTL in seconds (``details()["interactive_timeout"]``)
-    interactive_ttl: Seconds
-    #: max_time in seconds (``details()["max_time"]``)
-    max_ttl: Seconds
-    #: seconds of max_time left (``details()["active_timeout"]``)
-    active_ttl: Seconds
-    state: Literal["open", "active", "inactive", "closed"]
-    accepting_jobs: bool
-    last_job_started: IsoTime
-    last_job_completed: IsoTime
-    started_at: IsoTime
-    closed_at: IsoTime
-    activated_at: IsoTime
-    mode: str
-    #: seconds of use (``details()["usage_time"]``)
-    elapsed_time: Seconds
-    #: the rule that closed it (SPEC S19), or null while it is open
-    closed_reason: str | None
-    timestamps: list[Timestamp]
-    #: "continue" or "abort" (SPEC F1)
-    failure_policy: str = "continue"
-    #: how many jobs it accepts (SPEC L1); null: no limit
-    max_jobs: int | None = None
-
-
-JobStateName = Literal["Queued", "Running", "Completed", "Failed", "Cancelled"]
-
-
-class JobState(_Response):
-    status: JobStateName
-    #: why a job failed or was cancelled
-    reason: str | None = None
-
-
-class JobProgram(_Response):
-    id: str
 
 
 class JobTimes(_Response):
@@ -276,5 +168,5 @@ class JobDocument(_Response):
     id: str
     backend: str
     session_id: str | None
-    program: JobProgram
-    state: JobState
+    program: _http.JobProgram
+    state: _http.JobState

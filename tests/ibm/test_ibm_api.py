@@ -2,7 +2,7 @@
 
 Requests go to the combined ASGI app (`qmux.ibm.mount_ibm`) through ``httpx.ASGITransport``,
 so time-dependent tests run on the virtual clock. What the client does with these answers is
-tests/test_ibm_client.py's subject; this module checks what the front door itself decides:
+tests/system/test_ibm_client.py's subject; this module checks what the front door itself decides:
 which status and shape each case gets, and that it translates the core without re-deciding.
 """
 
@@ -37,7 +37,7 @@ from qmux._cli._main import main as cli_main
 from qmux._core import wall_now
 from qmux.backends import LocalBackend
 from qmux.ibm import CompatApp, IamTokens, client_environment, export_lines, mount_ibm
-from qmux.ibm._api import JobEntry, JobIndex
+from qmux.ibm._jobs import JobEntry, JobIndex
 from qmux.server import ServerSettings, create_app
 from qmux.testing import job, qpu
 

@@ -12,6 +12,7 @@ import json
 import math
 import subprocess
 import sys
+import typing
 import zlib
 from typing import Any
 
@@ -254,3 +255,10 @@ def test_unknown_error_bodies_map_by_status() -> None:
     assert type(_wire.error_from_wire(404, None)) is qmux.NotFoundError
     assert type(_wire.error_from_wire(429, {"error": "?"})) is qmux.CapacityError
     assert type(_wire.error_from_wire(502, "<html>")) is qmux.QmuxError
+
+
+def test_every_job_status_has_one_ibm_word_and_the_words_are_the_declared_ones() -> None:
+    """SPEC J1: both APIs and the remote client read job states from this one table."""
+    assert set(_wire.JOB_STATES) == set(qmux.JobStatus)
+    assert sorted(_wire.JOB_STATES.values()) == sorted(typing.get_args(_wire.JobStateName))
+    assert len(set(_wire.JOB_STATES.values())) == len(_wire.JOB_STATES)  # so the client can map them back

@@ -1,30 +1,28 @@
-"""``/openapi.json``: the OpenAPI 3.1 document, generated from the route table and its schemas.
+"""An API's OpenAPI 3.1 document, generated from its route table and its schemas.
 
 Nothing here is written by hand about an operation: paths, parameters, bodies and responses
-come from the `Route` declarations the app dispatches on, and the JSON Schemas from the msgspec
-structs it decodes and encodes with. A route cannot be served without being described.
+come from the `Route` declarations the pipeline dispatches on, and the JSON Schemas from the
+msgspec structs it decodes and encodes with. A route cannot be served without being described.
 """
 
 from __future__ import annotations
 
 import http
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
 
-from ._http import RAW_JSON, Route
-from ._schemas import ErrorBody
+from ._dialect import ErrorBody
+from ._routing import RAW_JSON, Route
 
-__all__ = ["PENDING_JOBS_HEADER", "generic_errors", "openapi_document"]
+__all__ = ["generic_errors", "openapi_document"]
 
 _REF: Final = "#/components/schemas/{name}"
-#: on every authenticated answer: each backend's queue depth, so a client's `pending_jobs` stays fresh
-PENDING_JOBS_HEADER: Final = "qmux-pending-jobs"
 
 
 def generic_errors(route: Route) -> tuple[int, ...]:
-    """The error statuses the app itself may answer for `route`, before or around its handler."""
+    """The error statuses the pipeline itself may answer for `route`, before or around its handler."""
     statuses = {500}
     if not route.public:
         statuses |= {401, 429, 503}
@@ -35,35 +33,31 @@ def generic_errors(route: Route) -> tuple[int, ...]:
     return tuple(sorted(statuses))
 
 
-def openapi_document(routes: Sequence[Route], *, version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 description of `routes`."""
+def openapi_document(
+    routes: Sequence[Route],
+    *,
+    title: str,
+    version: str,
+    description: str,
+    answer_headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of `routes`, whose non-public answers carry `answer_headers` (name: what)."""
+    headers = {
+        name: {"description": text, "schema": {"type": "string"}} for name, text in (answer_headers or {}).items()
+    }
     structs = _structs(routes)
     _, schemas = msgspec.json.schema_components(structs, ref_template=_REF)
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, headers)
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "qmux",
-            "version": version,
-            "description": (
-                "A session multiplexer for scarce backends, modelled on IBM Quantum's Runtime API. Every request "
-                "but this document's carries `Authorization: Bearer <token>`; a tenant sees only its own sessions "
-                "and jobs (another tenant's id answers 404)."
-            ),
-        },
+        "info": {"title": title, "version": version, "description": description},
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "headers": {
-                "PendingJobs": {
-                    "description": "each backend's pending jobs, as a JSON object {name: count}; left out when "
-                    "it would be longer than 4 KiB",
-                    "schema": {"type": "string"},
-                }
-            },
+            "headers": headers,
         },
         "security": [{"bearer": []}],
     }
@@ -79,7 +73,7 @@ def _structs(routes: Iterable[Route]) -> list[Any]:
     return list(found.values())
 
 
-def _operation(route: Route) -> dict[str, Any]:
+def _operation(route: Route, headers: Mapping[str, Any]) -> dict[str, Any]:
     operation: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary}
     if route.description:
         operation["description"] = route.description
@@ -102,23 +96,24 @@ def _operation(route: Route) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": _REF.format(name=route.body.__name__)}}},
         }
+    answered = {} if route.public else {name: {"$ref": f"#/components/headers/{name}"} for name in headers}
     responses: dict[str, Any] = {}
     for status, kind in route.ok.items():
-        responses[str(status)] = _response(status, kind, route)
+        responses[str(status)] = _response(status, kind, answered)
     for status in sorted({*route.errors, *generic_errors(route)}):
-        responses[str(status)] = _response(status, ErrorBody, route)
+        responses[str(status)] = _response(status, ErrorBody, answered)
     operation["responses"] = responses
     if route.public:
         operation["security"] = []
     return operation
 
 
-def _response(status: int, kind: Any, route: Route) -> dict[str, Any]:
+def _response(status: int, kind: Any, headers: Mapping[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = {"description": http.HTTPStatus(status).phrase}
     if kind is RAW_JSON:
         response["content"] = {"application/json": {"schema": {}}}
     elif kind is not None:
         response["content"] = {"application/json": {"schema": {"$ref": _REF.format(name=kind.__name__)}}}
-    if not route.public:
-        response["headers"] = {"Qmux-Pending-Jobs": {"$ref": "#/components/headers/PendingJobs"}}
+    if headers:
+        response["headers"] = dict(headers)
     return response

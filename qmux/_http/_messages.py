@@ -1,0 +1,80 @@
+"""What travels through the pipeline: ASGI's types, a handler's `Request` and `Reply`, and `HttpError`.
+
+A `Reply` is a whole response (status, bytes, headers): qmux's bodies are small and bounded, so
+they are never streamed. An `HttpError` is a refusal with the status it answers with; which body
+carries it is the front door's dialect's choice (`qmux._http.Dialect`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any, final
+
+import msgspec
+from attrs import field, frozen
+
+from .._core import QmuxError
+
+__all__ = ["HttpError", "Message", "Receive", "Reply", "Request", "Scope", "Send", "header"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+@final
+class HttpError(Exception):
+    """A request refused with `status`: the qmux error that says why, and the machine-readable `code`.
+
+    The pipeline raises it at every step before the handler (404, 405, 401, 503, 413, 415, 400,
+    422); a handler may raise it too, for an answer whose status is its API's own convention
+    rather than the error's usual one (IBM's 409 for a result asked too early).
+    """
+
+    def __init__(self, status: int, error: QmuxError, *, code: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(str(error))
+        self.status = status
+        self.error = error
+        self.code = code
+        self.headers = dict(headers or {})
+
+
+@frozen
+class Reply:
+    """A whole response: status, body, headers."""
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: object, *, headers: Mapping[str, str] | None = None) -> Reply:
+        """`payload` (msgspec structs, or plain JSON data) encoded as JSON."""
+        return cls(status, msgspec.json.encode(payload), {"content-type": "application/json", **(headers or {})})
+
+    @classmethod
+    def empty(cls, status: int = 204) -> Reply:
+        return cls(status)
+
+    @classmethod
+    def text(cls, status: int, text: str) -> Reply:
+        return cls(status, text.encode("utf-8"), {"content-type": "text/plain; charset=utf-8"})
+
+
+@frozen
+class Request:
+    """What a handler gets: who asks, the path's parameters, the decoded query and body."""
+
+    tenant: str
+    params: Mapping[str, str]
+    query: Any = None
+    body: Any = None
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of request header `name` (lowercase bytes, as ASGI gives them), or ``None``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None

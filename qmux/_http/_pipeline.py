@@ -1,0 +1,196 @@
+"""The one request pipeline: route, authenticate, admit, read within limits, decode, handle, encode, log.
+
+`HttpApp` is a plain ASGI 3 callable (hypercorn serves it on Trio; ``httpx.ASGITransport`` calls
+it in memory in tests) that serves one or more `FrontDoor`s over one `ServiceView`. A front
+door is an API: its routes, its authenticator, its dialect. For each request, in order:
+
+1. pick the front door that owns the path, and find the route (404, 405);
+2. authenticate, unless the route is public (401);
+3. admit it under the server's in-flight limit, shared by every front door (503 ``busy``);
+4. read the body within its limit (413), decode body and query against the route's schemas
+   (400, 415, 422);
+5. run the handler: a qmux error it raises answers with its class's status, a refusal
+   (`HttpError`) with its own, anything else is a bug: logged whole, answered 500 with a body
+   that says only that it happened;
+6. send the whole reply; log the request once, as an ``http.request`` event.
+
+A refused request changes nothing. Every answer, refusals included, goes through the front
+door's `Dialect`, in one code path, so both APIs refuse alike.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from typing import final
+
+import structlog
+import trio
+from attrs import define, frozen
+
+from .._core import AuthenticationError, QmuxError
+from ._decoding import decode_body, decode_query
+from ._dialect import Dialect
+from ._limits import InFlight, check_content_length, read_body
+from ._messages import HttpError, Receive, Reply, Request, Scope, Send, header
+from ._routing import Route, find_route
+from ._view import ServiceView
+
+__all__ = ["FrontDoor", "HttpApp"]
+
+_log = structlog.get_logger("qmux.http")
+
+
+def _every_path(path: str) -> bool:
+    return True
+
+
+@frozen
+class FrontDoor:
+    """One API an app serves: its routes, who may call them, how it speaks."""
+
+    routes: tuple[Route, ...]
+    #: what each route's handler is called with (the API's handler object)
+    handlers: object
+    #: ``Authorization`` header value -> the tenant it names, or ``None``
+    authenticate: Callable[[str | None], str | None]
+    dialect: Dialect
+    #: whether a path is this front door's; an app asks its doors in order, and its last takes the rest
+    owns: Callable[[str], bool] = _every_path
+    #: headers added to every answer to an authenticated request (the native API's queue depths)
+    answer_headers: Callable[[], Mapping[str, str]] | None = None
+
+
+@final
+@define(eq=False)
+class HttpApp:
+    """An ASGI 3 application (``http`` and ``lifespan`` scopes) serving its front doors."""
+
+    doors: tuple[FrontDoor, ...]
+    view: ServiceView
+    in_flight: InFlight
+
+    @classmethod
+    def serving(cls, door: FrontDoor, view: ServiceView) -> HttpApp:
+        """An app with one front door, bounded by `view`'s limits."""
+        return cls((door,), view, InFlight(view.limits.max_in_flight))
+
+    def mount(self, door: FrontDoor) -> HttpApp:
+        """This app with `door` in front: `door` answers the paths it owns, this app's doors the rest.
+
+        The two share the view (tenancy, shutdown) and the in-flight limit: one server, one bound.
+        """
+        return HttpApp((door, *self.doors), self.view, self.in_flight)
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every route served, front door by front door."""
+        return tuple(route for door in self.doors for route in door.routes)
+
+    @property
+    def api(self) -> ServiceView:
+        """The view the handlers share (``QmuxApp.api`` before the pipeline was shared)."""
+        return self.view
+
+    def begin_shutdown(self) -> None:
+        """Refuse new sessions and jobs (503) and answer waiting long polls now; reads still work."""
+        self.view.begin_shutdown()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets and the like: not served
+            return
+        started = trio.current_time()
+        door = self._door(scope["path"])
+        trace_id = secrets.token_hex(8) if door.dialect.trace_header is not None else None
+        route, tenant, reply = await self._answer(door, scope, receive)
+        await _send(send, scope, door, reply, tenant, trace_id)
+        log = _log.debug if route is not None and route.quiet and reply.status < 300 else _log.info
+        log(
+            "http.request",
+            api=door.dialect.name,
+            method=scope["method"],
+            path=scope["path"],
+            route=route.operation_id if route else None,
+            status=reply.status,
+            tenant=tenant,
+            duration_ms=round((trio.current_time() - started) * 1000, 3),
+            **({"trace_id": trace_id} if trace_id is not None else {}),
+        )
+
+    def _door(self, path: str) -> FrontDoor:
+        for door in self.doors[:-1]:
+            if door.owns(path):
+                return door
+        return self.doors[-1]
+
+    async def _answer(self, door: FrontDoor, scope: Scope, receive: Receive) -> tuple[Route | None, str | None, Reply]:
+        """The reply to one request, with the route and the tenant it was found to be for."""
+        route: Route | None = None
+        tenant: str | None = None
+        try:
+            route, params = find_route(door.routes, scope["method"], scope["path"], unknown=door.dialect.unknown_route)
+            tenant = _authenticate(door, route, scope)
+            with self.in_flight:
+                request = await self._read(door.dialect, route, params, tenant, scope, receive)
+                reply = await route.handler(door.handlers, request)
+        except HttpError as refusal:
+            reply = door.dialect.refusal(refusal)
+        except QmuxError as error:
+            reply = door.dialect.error(error)
+        except Exception as exc:  # a bug: log it whole, tell the client only that it happened
+            _log.error("http.error", api=door.dialect.name, route=route.operation_id if route else None, exc_info=exc)
+            reply = door.dialect.error(QmuxError("the server failed to handle this request; see its log"))
+        return route, tenant, reply
+
+    async def _read(
+        self, dialect: Dialect, route: Route, params: dict[str, str], tenant: str | None, scope: Scope, receive: Receive
+    ) -> Request:
+        limit = self.view.limits.max_body_bytes
+        check_content_length(header(scope, b"content-length"), limit)
+        raw = await read_body(receive, limit)
+        body = decode_body(raw, header(scope, b"content-type"), route, dialect)
+        query = decode_query(bytes(scope.get("query_string", b"")), route, dialect)
+        return Request(tenant=tenant or "", params=params, query=query, body=body)
+
+
+def _authenticate(door: FrontDoor, route: Route, scope: Scope) -> str | None:
+    if route.public:
+        return None
+    tenant = door.authenticate(header(scope, b"authorization"))
+    if tenant is None:
+        raise HttpError(
+            401,
+            AuthenticationError(door.dialect.unauthorized),
+            code="unauthorized",
+            headers={"www-authenticate": 'Bearer realm="qmux"'},
+        )
+    return tenant
+
+
+async def _send(
+    send: Send, scope: Scope, door: FrontDoor, reply: Reply, tenant: str | None, trace_id: str | None
+) -> None:
+    headers = [(b"cache-control", b"no-store")]
+    if trace_id is not None and door.dialect.trace_header is not None:
+        headers.append((door.dialect.trace_header.encode("latin-1"), trace_id.encode("ascii")))
+    headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()]
+    if tenant is not None and door.answer_headers is not None:
+        headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in door.answer_headers().items()]
+    headers.append((b"content-length", str(len(reply.body)).encode()))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    body = b"" if scope["method"] == "HEAD" else reply.body
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Nothing to start or stop: the service's life is its owner's (``serve`` or a test)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

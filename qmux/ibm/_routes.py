@@ -1,0 +1,169 @@
+"""IBM's route table: the part of the Runtime REST API that qiskit-ibm-runtime 0.51 calls, and IAM's token call."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .._http import Route, SessionDocument, handlers
+from ._api import IbmApi
+from ._schemas import (
+    BackendList,
+    CreateSession,
+    JobCreated,
+    JobDocument,
+    JobList,
+    JobsQuery,
+    SubmitJob,
+    TokenRequest,
+    TokenResponse,
+    UpdateSession,
+)
+
+__all__ = ["API_PREFIX", "IAM_PATH", "ROUTES", "owns"]
+
+#: where the Runtime API is mounted: the client's base URL must contain "experimental", or its
+#: resolver replaces the host (IBM-RUNTIME-WIRE.md)
+API_PREFIX: Final = "/experimental"
+#: IBM Cloud IAM's token operation, at the server's root (the client's ``IAM_URL``)
+IAM_PATH: Final = "/identity/token"
+
+
+def owns(path: str) -> bool:
+    """Whether `path` is IBM's: the token operation, or under the API prefix."""
+    return path in (IAM_PATH, API_PREFIX) or path.startswith(f"{API_PREFIX}/")
+
+
+def _api(path: str) -> str:
+    return f"{API_PREFIX}{path}"
+
+
+ROUTES: Final[tuple[Route, ...]] = (
+    Route(
+        "POST",
+        IAM_PATH,
+        "iam_token",
+        "Trade a tenant's token (IAM API key) for an access token",
+        IbmApi.token,
+        ok={200: TokenResponse},
+        errors=(400,),
+        body=TokenRequest,
+        public=True,
+    ),
+    Route(
+        "GET", _api("/backends"), "ibm_list_backends", "List the backends", IbmApi.list_backends, ok={200: BackendList}
+    ),
+    Route(
+        "GET",
+        _api("/backends/{backend}/configuration"),
+        "ibm_backend_configuration",
+        "A backend's configuration",
+        IbmApi.backend_configuration,
+        ok={200: None},
+        errors=(404,),
+    ),
+    Route(
+        "GET",
+        _api("/backends/{backend}/properties"),
+        "ibm_backend_properties",
+        "A backend's calibration properties (none)",
+        IbmApi.backend_properties,
+        ok={200: None},
+        errors=(404,),
+    ),
+    Route(
+        "GET",
+        _api("/backends/{backend}/status"),
+        "ibm_backend_status",
+        "A backend's status",
+        handlers.backend_status,
+        ok={200: None},
+        errors=(404,),
+    ),
+    Route("GET", _api("/instances/usage"), "ibm_usage", "Usage (no limits)", IbmApi.usage, ok={200: None}),
+    Route(
+        "POST",
+        _api("/sessions"),
+        "ibm_create_session",
+        "Open a session or batch (SPEC S1, S4)",
+        IbmApi.create_session,
+        ok={200: SessionDocument},
+        errors=(404, 409, 422),
+        body=CreateSession,
+    ),
+    Route(
+        "GET",
+        _api("/sessions/{session_id}"),
+        "ibm_get_session",
+        "A session's details (SPEC S17, S18)",
+        handlers.get_session,
+        ok={200: SessionDocument},
+        errors=(404,),
+    ),
+    Route(
+        "PATCH",
+        _api("/sessions/{session_id}"),
+        "ibm_close_session",
+        "Close a session (SPEC S12)",
+        handlers.close_session,
+        ok={204: None},
+        errors=(404, 422),
+        body=UpdateSession,
+    ),
+    Route(
+        "DELETE",
+        _api("/sessions/{session_id}/close"),
+        "ibm_cancel_session",
+        "Cancel a session (SPEC S13)",
+        handlers.cancel_session,
+        ok={204: None},
+        errors=(404,),
+    ),
+    Route(
+        "POST",
+        _api("/jobs"),
+        "ibm_submit_job",
+        "Submit a job to a session or a backend",
+        IbmApi.submit_job,
+        ok={200: JobCreated},
+        errors=(409, 422),
+        body=SubmitJob,
+    ),
+    Route(
+        "GET",
+        _api("/jobs"),
+        "ibm_list_jobs",
+        "List the tenant's jobs",
+        IbmApi.list_jobs,
+        ok={200: JobList},
+        query=JobsQuery,
+    ),
+    Route(
+        "GET",
+        _api("/jobs/{job_id}"),
+        "ibm_get_job",
+        "A job's state (polled every 0.1 s per session job)",
+        IbmApi.get_job,
+        ok={200: JobDocument},
+        errors=(404,),
+        quiet=True,
+    ),
+    Route(
+        "GET",
+        _api("/jobs/{job_id}/results"),
+        "ibm_job_results",
+        "A job's result, or its error as text",
+        IbmApi.job_results,
+        ok={200: None},
+        errors=(404, 409),
+    ),
+    Route(
+        "POST",
+        _api("/jobs/{job_id}/cancel"),
+        "ibm_cancel_job",
+        "Cancel a job (SPEC J2, S14)",
+        IbmApi.cancel_job,
+        ok={204: None},
+        errors=(404, 409),
+    ),
+    Route("GET", _api("/jobs/{job_id}/logs"), "ibm_job_logs", "A job's logs (none)", IbmApi.job_logs, ok={200: None}),
+)
