@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 import qmux
+from qmux.journal import PostgresStore
 
 from ..core.test_session_rules import (
     test_J3_a_backend_error_fails_that_job_only,
@@ -58,19 +59,33 @@ __all__ = [
 
 
 @pytest.fixture(params=["journaled"])
-async def service_factory(postgres_server: PostgresServer, threads_hold_the_clock: None) -> ServiceFactory:
+async def service_factory(
+    postgres_server: PostgresServer, threads_hold_the_clock: None
+) -> AsyncIterator[ServiceFactory]:
     """``async with service_factory(backends, settings)``: a service journaled in its own database.
 
-    An async fixture so that pytest-trio runs `threads_hold_the_clock` with the test (it sets up
-    only the trio fixtures that a test's own arguments reach).
+    When the service has stopped, its journal must hold every job it accepted, each in a terminal
+    state (SPEC J4: the journal's last word agrees with the waiters'). An async fixture so that
+    pytest-trio runs `threads_hold_the_clock` with the test (it sets up only the trio fixtures
+    that a test's own arguments reach).
     """
+    databases: list[str] = []
 
     @asynccontextmanager
     async def journaled(
         backends: Sequence[qmux.Backend], settings: qmux.ServiceSettings | None = None
     ) -> AsyncIterator[qmux.Service]:
         url = postgres_server.create_database()
+        databases.append(url)
         async with qmux.open_service(backends, settings=settings, journal=url) as service:
             yield service
+            accepted = service.stats()["jobs"]
+        store = PostgresStore(url)
+        _, jobs = store.load(retain_finished=accepted + 1)
+        store.close()
+        assert len(jobs) >= accepted
+        assert {j.status for j in jobs} <= {"DONE", "ERROR", "CANCELLED"}
 
-    return journaled
+    yield journaled
+    for url in databases:
+        postgres_server.drop_database(url)

@@ -15,6 +15,7 @@ import both names.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import pwd
 import shutil
@@ -70,19 +71,15 @@ class PostgresServer:
 
 
 def find_binaries() -> Path | None:
-    """The newest installed PostgreSQL's bin directory, if one has initdb and postgres."""
+    """The newest installed PostgreSQL's bin directory (``/usr/lib/postgresql/<major>/bin``), if any."""
     found = [
         Path(path)
-        for path in _glob(BINARIES)
-        if (Path(path) / "initdb").is_file() and (Path(path) / "postgres").is_file()
+        for path in glob.glob(BINARIES)
+        if Path(path).parent.name.isdigit()
+        and (Path(path) / "initdb").is_file()
+        and (Path(path) / "postgres").is_file()
     ]
     return max(found, key=lambda path: int(path.parent.name), default=None)
-
-
-def _glob(pattern: str) -> list[str]:
-    import glob
-
-    return [path for path in glob.glob(pattern) if Path(path).parent.name.isdigit()]
 
 
 @contextlib.contextmanager
