@@ -4,6 +4,9 @@
 ``sqlite:`` URL), a PostgreSQL URL (``postgresql://...``, with the ``postgres`` extra), or
 ``memory:``; any object with the `JournalStore` interface can stand in. Stores see only the
 core's snapshots (`SessionSnapshot`, `JobSnapshot`), never its actors.
+
+`BackendLeases` are the ownership of backends by nodes that share one PostgreSQL database, and
+the fence of their `PostgresStore`: groundwork for running several qmux nodes.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ from ._open import JOURNAL_FORMS, open_store
 from ._sqlite import SQLiteStore
 
 if TYPE_CHECKING:
+    from ._leases import BackendLeases, Lease
     from ._postgres import PostgresStore
 
 __all__ = [
     "JOURNAL_FORMS",
+    "BackendLeases",
     "ErrorSnapshot",
     "JobSnapshot",
     "JournalStore",
+    "Lease",
     "MemoryStore",
     "PostgresStore",
     "SQLiteStore",
@@ -32,9 +38,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """`PostgresStore` is imported on first use: psycopg is an optional extra (``qmux[postgres]``)."""
+    """The PostgreSQL names are imported on first use: psycopg is an optional extra (``qmux[postgres]``)."""
     if name == "PostgresStore":
         from ._postgres import PostgresStore
 
         return PostgresStore
+    if name in ("BackendLeases", "Lease"):
+        from . import _leases
+
+        return getattr(_leases, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

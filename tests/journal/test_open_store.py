@@ -61,7 +61,8 @@ def test_any_other_journal_is_refused_naming_it_and_the_allowed_forms(journal: s
 
 def test_a_postgresql_journal_without_psycopg_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # what `import psycopg` meets when it is not installed
-    monkeypatch.delitem(sys.modules, "qmux.journal._postgres", raising=False)
+    for module in ("qmux.journal._postgres", "qmux.journal._pgdb", "qmux.journal._leases"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
     with pytest.raises(qmux.StorageError, match=r"needs psycopg 3.*pip install 'qmux\[postgres\]'"):
         open_store("postgresql://localhost/qmux")
 

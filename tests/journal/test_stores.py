@@ -19,6 +19,7 @@ import pytest
 
 import qmux
 from qmux.journal import ErrorSnapshot, JobSnapshot, PostgresStore, SessionSnapshot, SQLiteStore
+from qmux.journal._pgdb import SCHEMA_VERSION
 
 from .places import JournalPlace
 
@@ -263,4 +264,6 @@ def test_postgres_stores_opening_together_migrate_once(postgres_url: str) -> Non
     for store in stores:
         store.close()
     with psycopg.connect(postgres_url) as db:
-        assert db.execute("SELECT version FROM qmux_schema").fetchall() == [(1,)]
+        assert db.execute("SELECT version FROM qmux_schema ORDER BY version").fetchall() == [
+            (version,) for version in range(1, SCHEMA_VERSION + 1)
+        ]
