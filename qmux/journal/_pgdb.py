@@ -92,6 +92,7 @@ class Database:
             ) from None
         params.setdefault("connect_timeout", CONNECT_TIMEOUT)
         params.setdefault("application_name", "qmux")
+        params.setdefault("client_encoding", "UTF8")  # text as str even from a SQL_ASCII database
         self._conninfo = make_conninfo("", **params)
         self._lock = threading.Lock()
         self._conn: Connection | None = None

@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from attrs import frozen
+from attrs import define
 
 __all__ = ["PostgresServer", "find_binaries", "postgres_server", "postgres_url", "running_postgres"]
 
@@ -46,13 +46,19 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 
 
-@frozen
+@define(eq=False)
 class PostgresServer:
-    """A running server: where to reach it, and how to get a database of one's own on it."""
+    """A cluster of our own: where to reach it, a database of one's own on it, and (for fault
+    tests) a crash and a restart on the same port and data."""
 
-    host: str
-    port: int
+    bindir: Path
+    data: Path
+    sockets: Path
     log: Path
+    run_as: pwd.struct_passwd | None
+    host: str = "127.0.0.1"
+    port: int = 0
+    _process: subprocess.Popen[bytes] | None = None
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{dbname}"
@@ -61,13 +67,48 @@ class PostgresServer:
         """A new empty database; its URL."""
         name = f"qmux_{uuid.uuid4().hex[:16]}"
         with psycopg.connect(self.url(), autocommit=True, connect_timeout=10) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"'.encode())
         return self.url(name)
 
     def drop_database(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]
         with psycopg.connect(self.url(), autocommit=True, connect_timeout=10) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+    def start(self) -> None:
+        """Run the server (on a free port the first time, on the same one after), ready to connect."""
+        for _ in range(1 if self.port else 3):  # a free port may be taken between our probe and the bind
+            port = self.port or _free_port()
+            with self.log.open("ab") as out:
+                process = subprocess.Popen(
+                    [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(port), *self._settings()],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group, so that `crash` reaches every backend
+                    **_as_user(self.run_as),
+                )
+            if _wait_ready(f"postgresql://{SUPERUSER}@{self.host}:{port}/postgres", process, self.log):
+                self.port, self._process = port, process
+                return
+            _stop(process)
+        raise RuntimeError(f"PostgreSQL did not start; its log:\n{self.log.read_text(errors='replace')[-4000:]}")
+
+    def _settings(self) -> list[str]:
+        return ["-k", str(self.sockets), *SETTINGS]
+
+    def stop(self) -> None:
+        """Fast shutdown: clients are disconnected, nothing committed is lost."""
+        if self._process is not None:
+            _stop(self._process)
+            self._process = None
+
+    def crash(self) -> None:
+        """SIGKILL to the server and every backend at once, as a crash of its machine would do:
+        what was committed (fsync is on) must come back through WAL replay on `start`."""
+        if self._process is not None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(timeout=STOP_TIMEOUT)
+            self._process = None
 
 
 def find_binaries() -> Path | None:
@@ -98,14 +139,15 @@ def running_postgres() -> Iterator[PostgresServer]:
     try:
         if run_as is not None:
             os.chown(base, run_as.pw_uid, run_as.pw_gid)
-        data, log = base / "data", base / "server.log"
-        _run(
-            [bindir / "initdb", "-D", data, "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-            run_as,
-            log,
-        )
-        with _server(bindir, data, base, log, run_as) as server:
+        server = PostgresServer(bindir, base / "data", base, base / "server.log", run_as)
+        initdb = [bindir / "initdb", "-D", server.data, "-U", SUPERUSER, "--auth=trust", "-E", "UTF8"]
+        initdb += ["--locale=C", "--no-sync"]
+        _run(initdb, run_as, server.log)
+        server.start()
+        try:
             yield server
+        finally:
+            server.stop()
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -138,29 +180,6 @@ def _run(command: list[Any], run_as: pwd.struct_passwd | None, log: Path) -> Non
         )
 
 
-@contextlib.contextmanager
-def _server(
-    bindir: Path, data: Path, sockets: Path, log: Path, run_as: pwd.struct_passwd | None
-) -> Iterator[PostgresServer]:
-    for _ in range(3):  # a free port may be taken between our probe and the server's bind
-        port = _free_port()
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets), *SETTINGS],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                **_as_user(run_as),
-            )
-        server = PostgresServer("127.0.0.1", port, log)
-        try:
-            if _wait_ready(server, process):
-                yield server
-                return
-        finally:
-            _stop(process)
-    raise RuntimeError(f"PostgreSQL did not start; its log:\n{log.read_text(errors='replace')[-4000:]}")
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -168,18 +187,19 @@ def _free_port() -> int:
         return port
 
 
-def _wait_ready(server: PostgresServer, process: subprocess.Popen[bytes]) -> bool:
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
     """True once the server takes connections; False if it exited (a port taken); bounded."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
         try:
-            with psycopg.connect(server.url(), connect_timeout=2):
+            with psycopg.connect(url, connect_timeout=2):
                 return True
         except psycopg.OperationalError:
             time.sleep(0.05)
-    raise RuntimeError(f"PostgreSQL did not accept connections within {START_TIMEOUT} s; see {server.log}")
+    _stop(process)
+    raise RuntimeError(f"PostgreSQL did not accept connections within {START_TIMEOUT} s; see {log}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
