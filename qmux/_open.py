@@ -30,9 +30,9 @@ async def open_service(
     ``None`` gives the embedded default set. `journal`: where every accepted session and job
     is recorded before it is acknowledged: a SQLite file's path, a ``sqlite:///``,
     ``postgresql://`` or ``memory:`` URL (``qmux.journal.open_store``), or any `JournalStore`;
-    when it already holds a journal, the service recovers from it first. Leaving the block normally drains
-    for ``settings.shutdown_grace`` seconds; leaving it with an exception cancels at once.
-    Either way, every job's waiter is woken.
+    when it already holds a journal, the service recovers from it first. Leaving the block
+    normally drains for ``settings.shutdown_grace`` seconds; leaving it with an exception
+    cancels at once. Either way, every job's waiter is woken.
     """
     resolved: Iterable[Backend]
     if backends is None:
