@@ -18,7 +18,15 @@ demo: $(VENV)/.installed-dev
 	$(BIN)/python -m qmux demo
 
 ## make test: lint, type-check and run the whole test suite
+# The PostgreSQL journal tests start a server of their own from Debian's binaries: when they are
+# missing and we may (root, apt-get), install the `postgresql` package first; else those tests skip.
 test: $(VENV)/.installed-dev
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+		&& [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's postgresql package for the PostgreSQL journal tests"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >/dev/null 2>&1 \
+			|| echo "could not install postgresql: the PostgreSQL journal tests will be skipped"; \
+	fi
 	$(BIN)/ruff check qmux tests examples bench
 	$(BIN)/ruff format --check qmux tests examples bench
 	$(BIN)/mypy --strict qmux

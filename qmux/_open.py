@@ -1,7 +1,7 @@
 """``qmux.open_service``: the core's supervisor, with the edges a user names resolved first.
 
 The core takes backend objects and a journal store. Users may instead name a TOML file of
-backends, rely on the embedded default set, or give a journal file's path; turning those into
+backends, rely on the embedded default set, or name a journal (a path or a URL); turning those into
 objects is this module's one job, so that the core never reaches into ``qmux.backends`` or
 ``qmux.journal``.
 """
@@ -27,11 +27,12 @@ async def open_service(
     """Run a qmux service for the duration of the ``async with`` block.
 
     `backends`: the backends to serve, or the path of a TOML file that describes them;
-    ``None`` gives the embedded default set. `journal`: a SQLite file (or any `JournalStore`)
-    that records every accepted session and job before it is acknowledged; when it already
-    holds a journal, the service recovers from it first. Leaving the block normally drains
-    for ``settings.shutdown_grace`` seconds; leaving it with an exception cancels at once.
-    Either way, every job's waiter is woken.
+    ``None`` gives the embedded default set. `journal`: where every accepted session and job
+    is recorded before it is acknowledged: a SQLite file's path, a ``sqlite:///``,
+    ``postgresql://`` or ``memory:`` URL (``qmux.journal.open_store``), or any `JournalStore`;
+    when it already holds a journal, the service recovers from it first. Leaving the block
+    normally drains for ``settings.shutdown_grace`` seconds; leaving it with an exception
+    cancels at once. Either way, every job's waiter is woken.
     """
     resolved: Iterable[Backend]
     if backends is None:
@@ -46,9 +47,9 @@ async def open_service(
         resolved = backends
     store: JournalStore | None
     if isinstance(journal, (str, os.PathLike)):
-        from .journal import SQLiteStore
+        from .journal import open_store
 
-        store = SQLiteStore(journal)
+        store = open_store(journal)
     else:
         store = journal
     async with run_service(resolved, settings=settings, store=store) as service:

@@ -58,8 +58,15 @@ class JournalStore(Protocol):
         """Store the snapshots, replacing earlier ones of the same ids, all or nothing."""
         ...
 
-    def load(self, *, finished_jobs: int) -> tuple[list[SessionSnapshot], list[JobSnapshot]]:
-        """Sessions not closed, jobs not finished, and the `finished_jobs` newest finished jobs."""
+    def load(self, *, retain_finished: int) -> tuple[list[SessionSnapshot], list[JobSnapshot]]:
+        """What a restart recovers: every session not closed and every job not finished, and, per
+        owner (a snapshot's `owner`; ``None`` counts as one owner), the `retain_finished` newest
+        closed sessions and the `retain_finished` newest finished jobs.
+
+        Both lists are in first-write order: a row's first write fixes its place and later
+        writes of the same id keep it, so queued jobs come back in arrival order ("newest" is
+        by that place too).
+        """
         ...
 
     def close(self) -> None: ...

@@ -377,7 +377,7 @@ async def run_service(
                     await backends_in_use.enter_async_context(backend)
             loaded = None
             if store is not None:
-                loaded = await trio.to_thread.run_sync(lambda: store.load(finished_jobs=settings.retain_finished))
+                loaded = await trio.to_thread.run_sync(lambda: store.load(retain_finished=settings.retain_finished))
             clock = WallClock.start()
             writer = Journal(store, clock) if store is not None else None
             async with trio.open_nursery() as journal_nursery:
