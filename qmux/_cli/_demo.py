@@ -21,7 +21,7 @@ import trio.testing
 
 import qmux
 
-from ..backends import default_backends
+from ..backends import LocalBackend, default_backends
 from ..primitives import Estimator, Sampler
 
 __all__ = ["run_demo"]
@@ -104,6 +104,8 @@ async def _walkthrough() -> None:
         await _job_mode(out, service, bell)
         await _status(out, service)
         await _details(out, service, circuit, observable)
+        await _batches_and_policies(out, service, bell)
+    await _retries(out)
     out.heading("Done")
     out.say("the service drained and stopped; every job ended DONE, ERROR or CANCELLED")
 
@@ -309,6 +311,69 @@ async def _details(out: _Narrator, service: qmux.Service, circuit: Any, observab
         if key != "timestamps":
             out.say(f"  {key:20} {value!r}")
     await out.timeline(session)
+
+
+async def _batches_and_policies(out: _Narrator, service: qmux.Service, bell: Any) -> None:
+    out.heading("Batches and policies (beyond IBM's session rules: SPEC B1-B3, F1, L1)")
+    backend = service.backend("fake_sherbrooke")
+    async with qmux.Batch(service=service, backend=backend) as batch:
+        jobs = [await Sampler().run([(bell,)], shots=100) for _ in range(2)]
+        for job in jobs:
+            await job.result()
+        start = trio.current_time()
+        outsider = await Sampler(mode=backend).run([(bell,)], shots=100)
+        await outsider.result()
+        took = trio.current_time() - start
+        ittl = qmux.format_duration(backend.config.interactive_ttl)
+        out.say(f"a batch never holds its backend idle: a job-mode job after it took {took:.2f}s (no {ittl} ITTL wait)")
+        details = await batch.details()
+    out.say(f"batch mode={details['mode']!r}: usage_time {details['usage_time']:.2f}s counts its jobs' run time only")
+    wide = _wide_circuit()
+    aborting = qmux.Session(service=service, backend=backend, failure_policy="abort")
+    failed = await Sampler(mode=aborting).run([(wide,)], shots=10)
+    queued = await Sampler(mode=aborting).run([(bell,)], shots=10)
+    await out.outcome("failure_policy='abort': a 21-qubit job", failed)
+    await out.outcome("the job queued after it", queued)
+    out.say(f"closed_reason: {(await aborting.details())['closed_reason']}")
+    limited = qmux.Session(service=service, backend=backend, max_jobs=2)
+    for _ in range(2):
+        await limited.run("echo", {})
+    out.say(f"max_jobs=2 after two jobs: {await limited.status()}")
+    try:
+        await limited.run("echo", {})
+    except qmux.SessionClosedError as refused:
+        out.say(f"a third job refused: {refused}")
+    await limited.close()
+
+
+async def _retries(out: _Narrator) -> None:
+    out.heading("Retries of transient failures (SPEC R1)")
+    calls: list[str] = []
+
+    def calibrate(request: qmux.JobRequest) -> object:
+        calls.append(request.job_id)
+        if len(calls) < 3:
+            raise qmux.TransientBackendError("the device was busy")
+        return "calibrated"
+
+    flaky = LocalBackend(
+        "flaky_qpu",
+        qmux.BackendConfig(num_qubits=5, retries=2, retry_backoff=0.5),
+        programs={"calibrate": calibrate},
+    )
+    async with qmux.open_service([flaky]) as service:
+        job = await service.backend("flaky_qpu").run("calibrate", None)
+        await out.outcome("BackendConfig(retries=2): a job that fails transiently twice", job)
+        out.say(f"attempts: {(await job.metrics())['attempts']}, same job id each time: {len(set(calls)) == 1}")
+
+
+def _wide_circuit() -> Any:
+    from qiskit import QuantumCircuit
+
+    circuit = QuantumCircuit(21)
+    circuit.h(0)
+    circuit.measure_all()
+    return circuit
 
 
 def _distinct(items: Sequence[str]) -> list[str]:

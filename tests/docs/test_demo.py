@@ -52,6 +52,17 @@ STEPS = [
     "'In progress, not accepting new jobs', 'Closed']",
     "== Determine session details",
     "interactive_timeout  5.0",
+    "== Batches and policies",
+    "a batch never holds its backend idle",
+    "batch mode='batch': usage_time",
+    "failure_policy='abort': a 21-qubit job ERROR",
+    "the job queued after it ERROR",
+    "closed_reason: job_failed",
+    "max_jobs=2 after two jobs: In progress, not accepting new jobs",
+    "a third job refused: session",
+    "== Retries of transient failures (SPEC R1)",
+    "fails transiently twice DONE",
+    "attempts: 3, same job id each time: True",
     "== Done",
 ]
 
