@@ -330,9 +330,11 @@ async def _batches_and_policies(out: _Narrator, service: qmux.Service, bell: Any
     out.say(f"batch mode={details['mode']!r}: usage_time {details['usage_time']:.2f}s counts its jobs' run time only")
     wide = _wide_circuit()
     aborting = qmux.Session(service=service, backend=backend, failure_policy="abort")
+    first = await Sampler(mode=aborting).run([(bell,)], shots=10)  # runs while the next two queue
     failed = await Sampler(mode=aborting).run([(wide,)], shots=10)
     queued = await Sampler(mode=aborting).run([(bell,)], shots=10)
-    await out.outcome("failure_policy='abort': a 21-qubit job", failed)
+    await out.outcome("failure_policy='abort': a first job", first)
+    await out.outcome("then a 21-qubit job", failed)
     await out.outcome("the job queued after it", queued)
     out.say(f"closed_reason: {(await aborting.details())['closed_reason']}")
     limited = qmux.Session(service=service, backend=backend, max_jobs=2)
