@@ -15,6 +15,7 @@ from ._backend import Backend, BackendConfig, JobRequest
 from ._checks import (
     FAILURE_POLICIES,
     MODES,
+    BackendDirectory,
     SessionTerms,
     check_session_request,
     find_backend,
@@ -77,6 +78,7 @@ __all__ = [
     "AuthenticationError",
     "Backend",
     "BackendConfig",
+    "BackendDirectory",
     "BackendHandle",
     "BackendNotFoundError",
     "BackendUnavailableError",

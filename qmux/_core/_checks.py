@@ -22,6 +22,7 @@ from ._validate import check_flag, check_id, check_positive_int
 __all__ = [
     "FAILURE_POLICIES",
     "MODES",
+    "BackendDirectory",
     "SessionTerms",
     "check_session_request",
     "find_backend",
@@ -33,6 +34,30 @@ __all__ = [
 MODES: Final = ("dedicated", "batch")
 #: what a session does when one of its jobs fails (SPEC F1): "continue" is J3
 FAILURE_POLICIES: Final = ("continue", "abort")
+
+
+class BackendDirectory:
+    """The backend look-ups of a service front end, answered from the handles it holds (SPEC S1, S6).
+
+    `qmux.Service` holds its own backends; the remote client holds the server's, as of the
+    server's last answer. Both answer these synchronously, with the same checks and errors.
+    """
+
+    _handles: dict[str, BackendHandle]
+
+    def backends(self) -> list[BackendHandle]:
+        return list(self._handles.values())
+
+    def backend(self, name: str) -> BackendHandle:
+        return find_backend(self._handles, name)
+
+    def least_busy(
+        self, *, operational: bool = True, simulator: bool | None = False, min_num_qubits: int | None = None
+    ) -> BackendHandle:
+        """The matching backend with the fewest pending jobs (SPEC S6); ``simulator=None``: either."""
+        return pick_least_busy(
+            self._handles.values(), operational=operational, simulator=simulator, min_num_qubits=min_num_qubits
+        )
 
 
 def find_backend(handles: Mapping[str, BackendHandle], name: object) -> BackendHandle:

@@ -17,7 +17,7 @@ import structlog
 import trio
 
 from ._backend import Backend, JobRequest
-from ._checks import SessionTerms, check_session_request, find_backend, pick_least_busy
+from ._checks import BackendDirectory, SessionTerms, check_session_request
 from ._errors import (
     BackendUnavailableError,
     CapacityError,
@@ -52,7 +52,7 @@ _SESSION_ID = re.compile(r"[0-9a-z_-]{20,64}")
 
 
 @final
-class Service:
+class Service(BackendDirectory):
     """An in-process qmux service; make one with `open_service`."""
 
     def __init__(
@@ -84,22 +84,6 @@ class Service:
         self._all_ended = trio.Event()
         self._all_ended.set()
         _log.info("service.started", backends=list(self._schedulers))
-
-    # -- backends ----------------------------------------------------------------------------
-
-    def backends(self) -> list[BackendHandle]:
-        return list(self._handles.values())
-
-    def backend(self, name: str) -> BackendHandle:
-        return find_backend(self._handles, name)
-
-    def least_busy(
-        self, *, operational: bool = True, simulator: bool | None = False, min_num_qubits: int | None = None
-    ) -> BackendHandle:
-        """The matching backend with the fewest pending jobs (SPEC S6); ``simulator=None``: either."""
-        return pick_least_busy(
-            self._handles.values(), operational=operational, simulator=simulator, min_num_qubits=min_num_qubits
-        )
 
     # -- sessions ----------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ import trio
 from .. import _wire
 from .._core import (
     BackendConfig,
+    BackendDirectory,
     BackendHandle,
     CapacityError,
     InvalidInputError,
@@ -62,9 +63,7 @@ from .._core import (
     check_options,
     check_program_id,
     check_session_request,
-    find_backend,
     new_id,
-    pick_least_busy,
     status_text,
 )
 
@@ -201,7 +200,7 @@ def _retry_after(response: httpx.Response, *, default: float, cap: float) -> flo
 
 
 @final
-class RemoteService:
+class RemoteService(BackendDirectory):
     """A qmux service on the other end of HTTP; make one with `qmux.connect`.
 
     It has the API of `qmux.Service` that handles use (the `ServiceAPI` protocol) plus
@@ -239,20 +238,6 @@ class RemoteService:
         except (KeyError, TypeError, ValueError) as exc:
             raise _garbled("GET /backends", exc) from exc
         self._handles = handles
-
-    def backends(self) -> list[BackendHandle]:
-        return list(self._handles.values())
-
-    def backend(self, name: str) -> BackendHandle:
-        return find_backend(self._handles, name)
-
-    def least_busy(
-        self, *, operational: bool = True, simulator: bool | None = False, min_num_qubits: int | None = None
-    ) -> BackendHandle:
-        """The matching backend with the fewest pending jobs (SPEC S6), as of the server's last answer."""
-        return pick_least_busy(
-            self._handles.values(), operational=operational, simulator=simulator, min_num_qubits=min_num_qubits
-        )
 
     # -- sessions ----------------------------------------------------------------------------
 
