@@ -20,6 +20,7 @@ from qiskit import QuantumCircuit
 
 import qmux
 from qmux.backends import LocalBackend, load_backends
+from qmux.backends._device import DeviceConfig
 from qmux.journal import MemoryStore
 
 Clock = trio.testing.MockClock
@@ -63,6 +64,9 @@ job_timeout = "1h30m"
 job_seconds = 0.25
 seed = 42
 max_simulated_qubits = 5
+coupling_map = "line"
+fractional_gates = false
+mock = true
 
 [backends.lab_sim]
 simulator = true
@@ -76,7 +80,7 @@ operational = false
 def test_every_key_of_a_table_is_read_and_the_rest_take_their_defaults(tmp_path: Path) -> None:
     qpu, sim, down = load(tmp_path, FULL)
     assert isinstance(qpu, LocalBackend) and qpu.name == "lab_qpu"
-    assert qpu.config == qmux.BackendConfig(
+    assert qpu.config == DeviceConfig(
         num_qubits=5,
         simulator=False,
         operational=True,
@@ -85,9 +89,12 @@ def test_every_key_of_a_table_is_read_and_the_rest_take_their_defaults(tmp_path:
         concurrency=1,
         idempotent=True,
         job_timeout=5400.0,
+        coupling_map="line",
+        fractional_gates=False,
+        mock=True,
     )
     assert (qpu.job_seconds, qpu.seed, qpu.max_simulated_qubits) == (0.25, 42, 5)
-    assert sim.name == "lab_sim" and sim.config == qmux.BackendConfig(simulator=True, concurrency=4)
+    assert sim.name == "lab_sim" and sim.config == DeviceConfig(simulator=True, concurrency=4)
     plain = LocalBackend("plain")
     assert (sim.job_seconds, sim.seed, sim.max_simulated_qubits) == (plain.job_seconds, None, 20)
     assert not down.config.operational
@@ -345,7 +352,8 @@ def test_every_mistake_of_a_file_is_listed_at_once(tmp_path: Path) -> None:
         "  - [backends.a] max_ttl='soon' is not a duration; use a positive number of seconds or a string such as "
         "'90s', '25m', '2h' or '1h30m'",
         "  - [backends.a] unknown key 'colour'; allowed keys: num_qubits, operational, simulator, max_ttl, "
-        "interactive_ttl, concurrency, idempotent, job_timeout, retries, retry_backoff, job_seconds, seed, "
+        "interactive_ttl, concurrency, idempotent, job_timeout, retries, retry_backoff, coupling_map, "
+        "fractional_gates, mock, job_seconds, seed, "
         "max_simulated_qubits",
         "  - [backends.b] seed=1.5 must be a whole number, 0 or more",
     ]
