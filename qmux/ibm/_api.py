@@ -34,6 +34,7 @@ from .._core import (
     JobError,
     JobNotFoundError,
     JobStatus,
+    NotFoundError,
     QmuxError,
     SessionNotFoundError,
     wall_now,
@@ -44,6 +45,7 @@ from .._wire import JOB_STATES
 from ..backends._device import device_config
 from . import _backends, _codec
 from ._auth import APIKEY_GRANT, IamTokens
+from ._instance import INSTANCE, INSTANCE_NAME, PLAN, PLAN_ID
 from ._jobs import JobEntry, JobIndex
 from ._schemas import (
     ERROR_CODES,
@@ -170,6 +172,31 @@ class IbmApi:
                 f"backend {handle.name!r} has no calibration {calibration_id!r}; its calibration is {current!r} "
                 "(leave calibration_id out to use it)"
             )
+
+    # -- IBM Cloud's instance look-up ---------------------------------------------------------
+
+    async def search_instances(self, request: Request) -> Reply:
+        """Global Search's answer to the client's ``service_name:quantum-computing`` query: this server's instance.
+
+        The client asks when it is given no instance, then reads the plan of each instance
+        that has a backend allocation (``doc.extensions``) from the catalog.
+        """
+        item = {
+            "crn": INSTANCE,
+            "name": INSTANCE_NAME,
+            "service_plan_unique_id": PLAN_ID,
+            "doc": {"extensions": {"backends": [handle.name for handle in self.view.service.backends()]}},
+            "tags": [],
+        }
+        return Reply.json(200, {"items": [item], "limit": 100, "search_cursor": None})
+
+    async def catalog_entry(self, request: Request) -> Reply:
+        """Global Catalog's entry for the instance's plan (``plan`` and ``pricing_type`` for the client)."""
+        plan_id = request.params["plan_id"]
+        if plan_id != PLAN_ID:
+            raise NotFoundError(f"no catalog entry {plan_id!r}; this server's plan is {PLAN_ID!r}")
+        entry = {"id": PLAN_ID, "name": PLAN.lower(), "kind": "plan", "overview_ui": {"en": {"display_name": PLAN}}}
+        return Reply.json(200, {**entry, "metadata": {"pricing": {"type": "free"}}})
 
     async def usage(self, request: Request) -> Reply:
         return Reply.json(200, {})  # no usage limits: the client reads "usage_limit_reached" as absent

@@ -22,18 +22,23 @@ from ._schemas import (
     UpdateTags,
 )
 
-__all__ = ["API_PREFIX", "IAM_PATH", "ROUTES", "owns"]
+__all__ = ["API_PREFIX", "GLOBAL_CATALOG_PREFIX", "GLOBAL_SEARCH_PREFIX", "IAM_PATH", "ROUTES", "owns"]
 
 #: where the Runtime API is mounted: the client's base URL must contain "experimental", or its
 #: resolver replaces the host (IBM-RUNTIME-WIRE.md)
 API_PREFIX: Final = "/experimental"
 #: IBM Cloud IAM's token operation, at the server's root (the client's ``IAM_URL``)
 IAM_PATH: Final = "/identity/token"
+#: where IBM Cloud's instance look-up is served: Global Search and Global Catalog, under their
+#: own prefixes (the client's ``GLOBAL_SEARCH_URL`` and ``GLOBAL_CATALOG_URL``)
+CLOUD_PREFIX: Final = "/cloud"
+GLOBAL_SEARCH_PREFIX: Final = f"{CLOUD_PREFIX}/global-search"
+GLOBAL_CATALOG_PREFIX: Final = f"{CLOUD_PREFIX}/global-catalog"
 
 
 def owns(path: str) -> bool:
-    """Whether `path` is IBM's: the token operation, or under the API prefix."""
-    return path in (IAM_PATH, API_PREFIX) or path.startswith(f"{API_PREFIX}/")
+    """Whether `path` is IBM's: the token operation, or under the API's or IBM Cloud's prefix."""
+    return path in (IAM_PATH, API_PREFIX) or path.startswith((f"{API_PREFIX}/", f"{CLOUD_PREFIX}/"))
 
 
 def _api(path: str) -> str:
@@ -51,6 +56,23 @@ ROUTES: Final[tuple[Route, ...]] = (
         errors=(400,),
         body=TokenRequest,
         public=True,
+    ),
+    Route(
+        "POST",
+        f"{GLOBAL_SEARCH_PREFIX}/v3/resources/search",
+        "ibm_cloud_search_instances",
+        "IBM Cloud Global Search: the instances this token may use (this server's one)",
+        IbmApi.search_instances,
+        ok={200: None},
+    ),
+    Route(
+        "GET",
+        f"{GLOBAL_CATALOG_PREFIX}/{{plan_id}}",
+        "ibm_cloud_catalog_entry",
+        "IBM Cloud Global Catalog: an instance's plan",
+        IbmApi.catalog_entry,
+        ok={200: None},
+        errors=(404,),
     ),
     Route(
         "GET", _api("/backends"), "ibm_list_backends", "List the backends", IbmApi.list_backends, ok={200: BackendList}

@@ -23,6 +23,8 @@ from qmux.backends import LocalBackend, load_backends
 from qmux.backends._device import DeviceConfig
 from qmux.journal import MemoryStore
 
+from ..ibm import test_ibm_device_and_jobs as ibm_device  # the device keys IBM's API shows
+
 Clock = trio.testing.MockClock
 
 
@@ -265,6 +267,26 @@ async def test_retries_and_retry_backoff_rerun_transient_failures(tmp_path: Path
         assert (await strict.metrics())["attempts"] == 1
 
 
+async def test_coupling_map_is_honoured_by_the_simulation_as_on_a_device(
+    tmp_path: Path, autojump_clock: Clock
+) -> None:
+    table = '[backends.lab]\nnum_qubits = 3\ncoupling_map = "line"\n'
+    async with qmux.open_service(load(tmp_path, table)) as service:
+        backend = service.backend("lab")
+        assert (await counts(backend, bell(2))).keys() <= {"00", "11"}  # 0-1 is coupled
+        far = QuantumCircuit(3)
+        far.h(0)
+        far.cx(0, 2)
+        far.measure_all()
+        with pytest.raises(qmux.JobFailedError, match=r"applies cx to qubits \(0, 2\), which are not coupled"):
+            await counts(backend, far)
+        wide = QuantumCircuit(3)  # as wide as the device, qubit 2 idle: left out of the simulation
+        wide.h(0)
+        wide.cx(0, 1)
+        wide.measure_all()
+        assert set(await counts(backend, wide)) <= {"000", "011"}
+
+
 KEY_TESTS = {
     "num_qubits": test_num_qubits_fails_a_wider_circuits_job_alone,
     "simulator": test_simulator_is_what_least_busy_filters_on,
@@ -279,6 +301,9 @@ KEY_TESTS = {
     "idempotent": test_idempotent_reruns_a_job_a_restart_interrupted,
     "retries": test_retries_and_retry_backoff_rerun_transient_failures,
     "retry_backoff": test_retries_and_retry_backoff_rerun_transient_failures,
+    "coupling_map": test_coupling_map_is_honoured_by_the_simulation_as_on_a_device,
+    "fractional_gates": ibm_device.test_fractional_gates_are_listed_only_by_devices_that_offer_them,
+    "mock": ibm_device.test_mock_devices_are_marked_and_their_jobs_listed_only_on_request,
 }
 
 

@@ -477,7 +477,8 @@ def test_the_printed_environment_points_the_client_here() -> None:
         "QISKIT_IBM_URL": "http://127.0.0.1:8765/experimental",
         "QISKIT_IBM_INSTANCE": "crn:v1:bluemix:public:quantum-computing:us-east:a/qmux:qmux::",
         "IAM_URL": "http://127.0.0.1:8765",
-        "QISKIT_FUNCTIONS_EXPERIMENTAL": "1",
+        "GLOBAL_SEARCH_URL": "http://127.0.0.1:8765/cloud/global-search",
+        "GLOBAL_CATALOG_URL": "http://127.0.0.1:8765/cloud/global-catalog",
     }
     assert "export QISKIT_IBM_TOKEN='secret token'" in export_lines("http://h:1", "secret token")
     assert 'export QISKIT_IBM_TOKEN="$QMUX_TOKEN"' in export_lines("http://h:1", token_variable="QMUX_TOKEN")
