@@ -267,9 +267,7 @@ async def test_retries_and_retry_backoff_rerun_transient_failures(tmp_path: Path
         assert (await strict.metrics())["attempts"] == 1
 
 
-async def test_coupling_map_is_honoured_by_the_simulation_as_on_a_device(
-    tmp_path: Path, autojump_clock: Clock
-) -> None:
+async def test_coupling_map_is_honoured_by_the_simulation_as_on_a_device(tmp_path: Path, autojump_clock: Clock) -> None:
     table = '[backends.lab]\nnum_qubits = 3\ncoupling_map = "line"\n'
     async with qmux.open_service(load(tmp_path, table)) as service:
         backend = service.backend("lab")
