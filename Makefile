@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench ibm-suite clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
+
+## make ibm-suite: run qiskit-ibm-runtime's own integration suite against `qmux serve --ibm-compat` (minutes)
+ibm-suite: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet -e '.[ibm-suite]'
+	$(BIN)/python tools/ibm_suite.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

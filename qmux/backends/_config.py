@@ -17,8 +17,12 @@ and takes the default shown::
     job_seconds = 0           # device time per job: seconds, or a duration such as "2s"
     seed = 1234               # seeds every job that brings no seed: same inputs, same results
     max_simulated_qubits = 20 # widest circuit the statevector simulation takes
+    coupling_map = "full"     # qubit pairs a 2-qubit gate may join: "full", "line", "ring", "heavy_hex"
+    fractional_gates = true   # offers IBM's fractional gates (rx, rzz, ...), as a Heron does
+    mock = false              # IBM's dry-run twin of a device: class "mock" in IBM's listing
 
-The keys are the fields of `qmux.BackendConfig` and of `LocalBackend` (``_FILE_KEYS``), read
+The keys are the fields of `DeviceConfig` (`qmux.BackendConfig` and the device's own: coupling,
+gates, mock; see `qmux.backends._device`) and of `LocalBackend` (``_FILE_KEYS``), read
 by ``qmux._config``: a field added to either class is a key here at once, with its default and
 its validator. A mistake (unknown key, wrong type, value out of range, no backend at all) is an
 `InvalidInputError` that names the file, the table (``[backends.fake_x]``), the key and what
@@ -36,7 +40,8 @@ from attrs import field, frozen
 from cattrs.errors import IterableValidationError, IterableValidationNote
 
 from .._config import TableError, converter, read_toml, register_table, structure, toml_type
-from .._core import BackendConfig, at_least_one
+from .._core import at_least_one
+from ._device import DeviceConfig
 from ._local import LocalBackend
 
 __all__ = ["backends_from_mapping", "load_backends", "structure_backends"]
@@ -51,19 +56,19 @@ def _copy(attribute: attrs.Attribute[Any]) -> Any:
 
 
 def _table_class() -> type:
-    """One class whose fields are a backend table's keys: BackendConfig's, then LocalBackend's."""
-    attrs.resolve_types(BackendConfig)
+    """One class whose fields are a backend table's keys: DeviceConfig's, then LocalBackend's."""
+    attrs.resolve_types(DeviceConfig)
     attrs.resolve_types(LocalBackend)
-    config: list[attrs.Attribute[Any]] = list(attrs.fields(BackendConfig))
+    config: list[attrs.Attribute[Any]] = list(attrs.fields(DeviceConfig))
     own: list[attrs.Attribute[Any]] = [a for a in attrs.fields(LocalBackend) if a.name not in _NOT_KEYS]
     shared = {a.name for a in own} & {a.name for a in config}
-    assert not shared, f"LocalBackend and BackendConfig both have fields {sorted(shared)}"
+    assert not shared, f"LocalBackend and DeviceConfig both have fields {sorted(shared)}"
     keys = {a.name: _copy(a) for a in config + own}
     return attrs.make_class("BackendTable", keys, frozen=True)
 
 
 _BackendTable: Final = _table_class()
-_CONFIG_KEYS: Final = tuple(a.name for a in attrs.fields(BackendConfig))
+_CONFIG_KEYS: Final = tuple(a.name for a in attrs.fields(DeviceConfig))
 
 
 def structure_backends(tables: object, _type: object = None) -> tuple[LocalBackend, ...]:
@@ -79,7 +84,7 @@ def structure_backends(tables: object, _type: object = None) -> tuple[LocalBacke
     for name, table in tables.items():
         try:
             keys = attrs.asdict(converter.structure(table, _BackendTable), recurse=False)
-            config = BackendConfig(**{key: keys.pop(key) for key in _CONFIG_KEYS})
+            config = DeviceConfig(**{key: keys.pop(key) for key in _CONFIG_KEYS})
             backends.append(LocalBackend(name, config, **keys))
         except Exception as exc:  # collected, as cattrs does, so that every mistake is reported
             exc.add_note(IterableValidationNote(f"Structuring backend {name!r}", name, _BackendTable))

@@ -34,14 +34,16 @@ from .._core import (
     positive_int,
 )
 from ..primitives._qiskit import require_qiskit
+from ._device import DeviceConfig, device_config
 
 __all__ = ["LocalBackend", "Program", "default_backends"]
 
 #: a program runs one job: it gets the request and returns the job's result
 Program = Callable[[JobRequest], object]
 
-#: the programs every LocalBackend simulates with qiskit (in `_simulate`, imported only when one runs)
-SIMULATED_PROGRAMS = ("estimator", "sampler")
+#: the programs every LocalBackend simulates with qiskit (in `_simulate` and `_executor`, imported only
+#: when one runs); "executor" runs IBM's quantum programs and needs the ``ibm`` extra
+SIMULATED_PROGRAMS = ("estimator", "executor", "sampler")
 
 
 def _echo(request: JobRequest) -> object:
@@ -57,7 +59,8 @@ class LocalBackend:
     """A simulated device: it waits `job_seconds` per job, then runs the job's program."""
 
     name: str = field(validator=identifier)
-    config: BackendConfig = field(factory=BackendConfig)
+    #: a `DeviceConfig` (from a TOML table) also says how its qubits are coupled (`qmux.backends._device`)
+    config: BackendConfig = field(factory=DeviceConfig)
     #: how long each job occupies the device, in seconds (on Trio's clock)
     job_seconds: float = field(default=0.0, validator=non_negative_seconds)
     #: custom programs by id; one named "sampler" or "estimator" replaces the simulated one
@@ -82,8 +85,15 @@ class LocalBackend:
         require_qiskit(f"the {request.program_id!r} program of backend {self.name!r}")
         from ._simulate import Device, prepare
 
-        device = Device(self.name, self.config.num_qubits, self.max_simulated_qubits, self.seed)
-        simulation = prepare(request.program_id, request.inputs, device)
+        config = device_config(self.config)
+        pairs = None if config.is_full else frozenset(config.pairs())
+        device = Device(self.name, config.num_qubits, self.max_simulated_qubits, self.seed, pairs, config.coupling_map)
+        if request.program_id == "executor":
+            from ._executor import prepare_program
+
+            simulation = prepare_program(request.inputs, device)
+        else:
+            simulation = prepare(request.program_id, request.inputs, device)
         await self._occupy()
         if simulation.estimated_seconds <= self.inline_seconds:
             return simulation.run()

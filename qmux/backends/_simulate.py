@@ -14,17 +14,25 @@ when it claims more qubits, and says so per job. Two adjustments, both documente
 functions: the estimator reports ``stds`` equal to the precision its noise was drawn with (the
 reference leaves them 0), and final measurements are stripped from estimator circuits.
 
+A device's coupling map is honoured as the device would: a gate on two qubits that are not
+coupled, or on more than two, fails the job before any device time (`check_couplings`). A
+circuit transpiled for the device is as wide as the device; the qubits it never touches are
+left out of the simulation (they stay in |0>, which an estimator's observables account for),
+so that only the qubits in use count against `max_simulated_qubits`.
+
 This module imports qiskit: import it only after `require_qiskit` has passed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import numpy as np
 from attrs import frozen
 from qiskit.circuit import QuantumCircuit
+from qiskit.converters import circuit_to_dag, dag_to_circuit
 from qiskit.exceptions import QiskitError
 from qiskit.primitives import (
     DataBin,
@@ -34,11 +42,22 @@ from qiskit.primitives import (
     StatevectorSampler,
 )
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.primitives.containers.observables_array import ObservablesArray
+from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from .._core import InvalidInputError
 from ..primitives._pubs import read_estimator_inputs, read_sampler_inputs
 
-__all__ = ["DEFAULT_PRECISION", "DEFAULT_SHOTS", "Device", "Simulation", "prepare"]
+__all__ = [
+    "DEFAULT_PRECISION",
+    "DEFAULT_SHOTS",
+    "Device",
+    "Simulation",
+    "check_couplings",
+    "check_width",
+    "prepare",
+    "without_idle_qubits",
+]
 
 #: shots of a PUB when neither it nor its job names any: IBM's server default
 DEFAULT_SHOTS = 4096
@@ -55,6 +74,10 @@ class Device:
     max_simulated_qubits: int
     #: seeds every job that brings no seed of its own; ``None``: fresh randomness
     seed: int | None
+    #: the coupled pairs (both directions); ``None``: any pair of qubits is coupled
+    pairs: frozenset[tuple[int, int]] | None = None
+    #: how the coupling map is called in errors ("heavy_hex", ...)
+    coupling_map: str = "full"
 
 
 @frozen
@@ -63,7 +86,7 @@ class Simulation:
 
     #: a rough estimate of the CPU time `run` takes (see `_cost`), to decide inline versus thread
     estimated_seconds: float
-    run: Callable[[], PrimitiveResult]
+    run: Callable[[], object]
 
 
 def prepare(program_id: str, inputs: object, device: Device) -> Simulation:
@@ -72,22 +95,27 @@ def prepare(program_id: str, inputs: object, device: Device) -> Simulation:
         sampler_inputs = read_sampler_inputs(inputs, default_shots=DEFAULT_SHOTS)
         seed = _seed(sampler_inputs.seed, device)
         cost = 0.0
+        pubs: list[SamplerPub] = []
         for index, pub in enumerate(sampler_inputs.pubs):
-            _check_width(pub.circuit, f"sampler pub {index}", device)
-            cost += _cost(
-                pub.shape, per_circuit=_PER_AMPLITUDE_SAMPLED * 2**pub.circuit.num_qubits + _PER_SHOT * pub.shots
-            )
-        pubs = sampler_inputs.pubs
-        return Simulation(cost, lambda: _sample(list(pubs), seed))
+            circuit = check_circuit(pub.circuit, f"sampler pub {index}", device)
+            pubs.append(SamplerPub(circuit, pub.parameter_values, pub.shots, validate=False))
+            cost += _cost(pub.shape, per_circuit=_PER_AMPLITUDE_SAMPLED * 2**circuit.num_qubits + _PER_SHOT * pub.shots)
+        return Simulation(cost, lambda: _sample(pubs, seed))
     if program_id == "estimator":
         estimator_inputs = read_estimator_inputs(inputs, default_precision=DEFAULT_PRECISION)
         seed = _seed(estimator_inputs.seed, device)
         cost = 0.0
+        epubs: list[EstimatorPub] = []
         for index, epub in enumerate(estimator_inputs.pubs):
-            _check_width(epub.circuit, f"estimator pub {index}", device)
-            cost += _cost(epub.shape, per_circuit=_PER_AMPLITUDE_EVOLVED * 2**epub.circuit.num_qubits)
-        epubs = estimator_inputs.pubs
-        return Simulation(cost, lambda: _estimate(list(epubs), seed))
+            where = f"estimator pub {index}"
+            check_width(epub.circuit, where, device)
+            check_couplings(epub.circuit, where, device)
+            stripped = _estimator_pub_in_use(epub)
+            check_width(stripped.circuit, where, device, in_use=True)
+            epubs.append(stripped)
+            cost += _cost(epub.shape, per_circuit=_PER_AMPLITUDE_EVOLVED * 2**stripped.circuit.num_qubits)
+        shots = [_estimator_shots(inputs, pub.precision) for pub in epubs]
+        return Simulation(cost, lambda: _estimate(epubs, seed, shots))
     raise InvalidInputError(f"no simulated program {program_id!r}; there are: estimator, sampler")
 
 
@@ -109,19 +137,131 @@ def _seed(job_seed: int | None, device: Device) -> int | None:
     return device.seed if job_seed is None else job_seed
 
 
-def _check_width(circuit: QuantumCircuit, where: str, device: Device) -> None:
-    """A circuit wider than the device, or than what it can simulate, fails its job (and only it)."""
+def check_circuit(circuit: QuantumCircuit, where: str, device: Device) -> QuantumCircuit:
+    """`circuit` checked for `device` (width, couplings), as the simulation runs it: without its idle qubits."""
+    check_width(circuit, where, device)
+    check_couplings(circuit, where, device)
+    in_use = without_idle_qubits(circuit)
+    check_width(in_use, where, device, in_use=True)
+    return in_use
+
+
+def check_width(circuit: QuantumCircuit, where: str, device: Device, *, in_use: bool = False) -> None:
+    """A circuit wider than the device fails its job (and only it); so does one whose qubits `in_use`
+    (the circuit without its idle qubits) are more than the device can simulate."""
     width = circuit.num_qubits
     if width > device.num_qubits:
         raise InvalidInputError(
             f"{where}: its circuit has {width} qubits but backend {device.name!r} has {device.num_qubits}; "
             f"use a circuit of at most {device.num_qubits} qubits or a larger backend"
         )
-    if width > device.max_simulated_qubits:
+    if in_use and width > device.max_simulated_qubits:
         raise InvalidInputError(
-            f"{where}: its circuit has {width} qubits; backend {device.name!r} simulates a statevector "
+            f"{where}: its circuit acts on {width} qubits; backend {device.name!r} simulates a statevector "
             f"of at most {device.max_simulated_qubits} qubits"
         )
+
+
+#: instructions that act on several qubits without coupling them
+_DIRECTIVES = frozenset({"barrier", "snapshot", "delay"})
+
+
+def check_couplings(circuit: QuantumCircuit, where: str, device: Device) -> None:
+    """Every gate on several qubits must join coupled qubits, as on the device; else the job fails.
+
+    Control flow is checked inside its blocks. Barriers and delays couple nothing.
+    """
+    if device.pairs is None:
+        return
+    _check_block(circuit, [circuit.find_bit(q).index for q in circuit.qubits], where, device, device.pairs)
+
+
+def _check_block(
+    block: QuantumCircuit, physical: list[int], where: str, device: Device, pairs: frozenset[tuple[int, int]]
+) -> None:
+    index = {qubit: physical[i] for i, qubit in enumerate(block.qubits)}
+    for instruction in block.data:
+        operation = instruction.operation
+        qubits = [index[q] for q in instruction.qubits]
+        blocks: tuple[QuantumCircuit, ...] = tuple(getattr(operation, "blocks", ()))
+        for inner in blocks:
+            _check_block(inner, qubits, where, device, pairs)
+        if len(qubits) < 2 or operation.name in _DIRECTIVES or blocks:
+            continue
+        if len(qubits) > 2:
+            raise InvalidInputError(
+                f"{where}: its circuit applies {operation.name} to {len(qubits)} qubits {tuple(qubits)}; backend "
+                f"{device.name!r} runs gates on one or two coupled qubits; {_TRANSPILE}"
+            )
+        if (qubits[0], qubits[1]) not in pairs:
+            raise InvalidInputError(
+                f"{where}: its circuit applies {operation.name} to qubits {tuple(qubits)}, which are not coupled on "
+                f"backend {device.name!r} (its {device.coupling_map} coupling map); {_TRANSPILE}"
+            )
+
+
+_TRANSPILE = (
+    "transpile the circuit for the backend first, e.g. "
+    "generate_preset_pass_manager(backend=backend, optimization_level=1).run(circuit)"
+)
+
+
+def without_idle_qubits(circuit: QuantumCircuit) -> QuantumCircuit:
+    """`circuit` without the qubits no instruction touches (they stay in |0>); itself if it has none."""
+    idle = _idle_qubits(circuit)
+    if not idle:
+        return circuit
+    dag = circuit_to_dag(circuit)
+    dag.remove_qubits(*idle)
+    return cast(QuantumCircuit, dag_to_circuit(dag, copy_operations=False))
+
+
+def _idle_qubits(circuit: QuantumCircuit) -> list[Any]:
+    used = {qubit for instruction in circuit.data for qubit in instruction.qubits}
+    return [qubit for qubit in circuit.qubits if qubit not in used]
+
+
+#: the expectation value, in |0>, of each single-qubit factor of an observable's label
+_ON_ZERO: Mapping[str, float] = {"I": 1.0, "Z": 1.0, "0": 1.0, "1": 0.0, "X": 0.0, "Y": 0.0}
+_ON_ZERO_HALF = 0.5  # "+", "-", "r", "l": projectors onto X and Y eigenstates
+
+
+def _estimator_pub_in_use(pub: EstimatorPub) -> EstimatorPub:
+    """`pub` with final measurements and idle qubits removed, its observables reduced to the qubits in use.
+
+    An idle qubit is in |0>: each term's factor on it is replaced by its value there (1 for I
+    and Z, 0 for X and Y, ...), so that the expectation values are those of the whole circuit.
+    """
+    circuit = pub.circuit.remove_final_measurements(inplace=False)
+    idle = _idle_qubits(circuit)
+    if not idle:
+        return EstimatorPub(circuit, pub.observables, pub.parameter_values, pub.precision, validate=False)
+    drop = {circuit.find_bit(q).index for q in idle}
+    width = circuit.num_qubits
+    keep = [position for position in range(width) if position not in drop]
+
+    def reduce(observable: Mapping[str, float]) -> dict[str, float]:
+        reduced: dict[str, float] = {}
+        for label, coefficient in observable.items():
+            factor = 1.0
+            for qubit in drop:
+                char = label[width - 1 - qubit]
+                factor *= _ON_ZERO.get(char, _ON_ZERO_HALF)
+            if factor:
+                kept = "".join(label[width - 1 - qubit] for qubit in reversed(keep))
+                reduced[kept] = reduced.get(kept, 0.0) + coefficient * factor
+        return reduced or {"I" * len(keep): 0.0}
+
+    nested = pub.observables.tolist()
+    observables = ObservablesArray(_map_nested(nested, reduce))
+    in_use = without_idle_qubits(circuit)
+    return EstimatorPub(in_use, observables, pub.parameter_values, pub.precision, validate=False)
+
+
+def _map_nested(value: Any, function: Callable[[Mapping[str, float]], dict[str, float]]) -> Any:
+    if isinstance(value, Mapping):
+        return function(value)
+    return [_map_nested(item, function) for item in value]
 
 
 def _sample(pubs: list[Any], seed: int | None) -> PrimitiveResult:
@@ -132,31 +272,49 @@ def _sample(pubs: list[Any], seed: int | None) -> PrimitiveResult:
         raise InvalidInputError(f"the simulated sampler cannot run this job: {exc}") from exc
 
 
-def _estimate(pubs: list[EstimatorPub], seed: int | None) -> PrimitiveResult:
+def _estimate(pubs: list[EstimatorPub], seed: int | None, shots: list[int]) -> PrimitiveResult:
     """Qiskit's reference estimator, with two adjustments for a stand-in of a QPU.
 
-    - Final measurements are stripped first: they do not change an expectation value, users
-      often leave them in, and the statevector cannot apply them.
+    - Final measurements are stripped first (`_estimator_pub_in_use`, in `prepare`): they do
+      not change an expectation value, users often leave them in, and the statevector cannot
+      apply them.
     - ``stds`` is the precision: the reference draws each value from a normal distribution of
       that width around the exact one but reports 0, which would claim an exactness it lacks.
+    - ``shots`` is in each PUB's metadata, as IBM's estimator reports it (`_estimator_shots`).
     """
-    stripped = [
-        EstimatorPub(
-            pub.circuit.remove_final_measurements(inplace=False),
-            pub.observables,
-            pub.parameter_values,
-            pub.precision,
-            validate=False,
-        )
-        for pub in pubs
-    ]
+    stripped = pubs
     try:
         result = StatevectorEstimator(default_precision=DEFAULT_PRECISION, seed=seed).run(stripped).result()
     except QiskitError as exc:
         raise InvalidInputError(f"the simulated estimator cannot run this job: {exc}") from exc
     pub_results = []
-    for pub, pub_result in zip(stripped, result, strict=True):
+    for pub, pub_result, pub_shots in zip(stripped, result, shots, strict=True):
         evs = pub_result.data.evs
         stds = np.full_like(evs, pub.precision, dtype=np.float64)
-        pub_results.append(PubResult(DataBin(evs=evs, stds=stds, shape=evs.shape), metadata=pub_result.metadata))
+        metadata = {**pub_result.metadata, "shots": pub_shots}
+        pub_results.append(PubResult(DataBin(evs=evs, stds=stds, shape=evs.shape), metadata=metadata))
     return PrimitiveResult(pub_results, metadata=result.metadata)
+
+
+def _estimator_shots(inputs: object, precision: float) -> int:
+    """The shots a device would take for an estimator PUB, as IBM's estimator reports them.
+
+    IBM's rule: with twirling on and both ``num_randomizations`` and ``shots_per_randomization``
+    set, their product; else ``default_shots`` when set; else the shots whose standard error is
+    the precision, ``ceil(1 / precision**2)`` (4096 at the default 1/64).
+    """
+    options = inputs.get("options") if isinstance(inputs, Mapping) else None
+    options = options if isinstance(options, Mapping) else {}
+    twirling = options.get("twirling")
+    if isinstance(twirling, Mapping) and (twirling.get("enable_gates") or twirling.get("enable_measure")):
+        randomizations, per_randomization = twirling.get("num_randomizations"), twirling.get("shots_per_randomization")
+        if _count(randomizations) and _count(per_randomization):
+            return int(cast(int, randomizations)) * int(cast(int, per_randomization))
+    default_shots = options.get("default_shots")
+    if _count(default_shots):
+        return int(cast(int, default_shots))
+    return DEFAULT_SHOTS * 64 if precision <= 0 else max(1, math.ceil(1 / precision**2))
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

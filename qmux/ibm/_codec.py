@@ -11,7 +11,9 @@ they go to the backend unchanged, through the same checks as a native job's.
 
 **Results** are encoded with ``RuntimeEncoder`` itself, the reference for what the client's
 ``RuntimeDecoder`` reads back (``PrimitiveResult``, ``SamplerPubResult``, ``DataBin``,
-``BitArray``, numpy arrays and scalars). qiskit-ibm-runtime is the ``ibm`` extra; it is
+``BitArray``, numpy arrays and scalars). The ``executor`` program's `ProgramResult` is written
+in the result schema its decoder validates (``ibm_quantum_schemas``' executor v2.0 model, built
+with that package's own tensor encoding), one chunk per item. qiskit-ibm-runtime is the ``ibm`` extra; it is
 imported by `require_ibm_runtime`, which the app calls once at start, on the Trio thread:
 importing qiskit there first also avoids the trap of qiskit 2.6's ``qpy.load`` crashing when
 qiskit was first imported in a worker thread.
@@ -25,6 +27,7 @@ from typing import Any, Final
 
 from .. import _wire
 from .._core import QiskitNotInstalledError, QmuxError
+from ..backends._program import ProgramResult
 
 __all__ = ["INSTALL_HINT", "decode_params", "encode_result", "require_ibm_runtime"]
 
@@ -54,6 +57,8 @@ def encode_result(value: object) -> bytes:
     A value ``RuntimeEncoder`` cannot write (a custom program's arbitrary object) is a
     `QmuxError` that names its type: the job ran, but its result cannot travel to this client.
     """
+    if isinstance(value, ProgramResult):
+        return _program_result(value)
     encoder: type[json.JSONEncoder] = importlib.import_module("qiskit_ibm_runtime.json").RuntimeEncoder
     try:
         return json.dumps(value, cls=encoder).encode("utf-8")
@@ -62,3 +67,45 @@ def encode_result(value: object) -> bytes:
             f"the job's result, a {type(value).__module__}.{type(value).__qualname__}, cannot be written in "
             f"qiskit-ibm-runtime's JSON encoding: {exc}"
         ) from exc
+
+
+def _program_result(result: ProgramResult) -> bytes:
+    """An executor job's result as ``QuantumProgramResultModel`` (schema v2.0) JSON."""
+    import numpy as np
+    from ibm_quantum_schemas.common import CompressedTensorModel  # type: ignore[import-untyped]
+    from ibm_quantum_schemas.executor.version_2_0 import models  # type: ignore[import-untyped]
+
+    def tree(value: object) -> object:
+        if isinstance(value, dict):
+            return {key: tree(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [tree(item) for item in value]
+        if isinstance(value, np.ndarray):
+            return CompressedTensorModel.from_numpy(value)
+        return value
+
+    parts = [
+        models.ChunkPart(
+            idx_item=index,
+            size=item.size,
+            permutation=list(range(len(item.shape))),
+            element_range=(0, item.size, 1),
+        )
+        for index, item in enumerate(result.items)
+    ]
+    model = models.QuantumProgramResultModel(
+        data=[
+            models.QuantumProgramResultItemModel(
+                results={name: CompressedTensorModel.from_numpy(array) for name, array in item.results.items()},
+                metadata=models.ItemMetadataModel(),
+            )
+            for item in result.items
+        ],
+        metadata=models.MetadataModel(
+            chunk_timing=[models.ChunkSpan(start=result.started, stop=result.finished, parts=parts)]
+        ),
+        passthrough_data=tree(result.passthrough_data),
+        semantic_role=result.semantic_role,
+    )
+    text: str = model.model_dump_json()
+    return text.encode("utf-8")

@@ -8,21 +8,20 @@
 - ``IAM_URL``: the server's root, where the client trades its API key at ``/identity/token``
   (without it the client calls IBM Cloud's IAM, and stalls when that is out of reach).
 - ``QISKIT_IBM_INSTANCE``: a CRN (the client checks the form); one qmux server is one instance.
-- ``QISKIT_FUNCTIONS_EXPERIMENTAL=1``: the client skips IBM Cloud's Global Search for instances.
+- ``GLOBAL_SEARCH_URL`` and ``GLOBAL_CATALOG_URL``: where the client looks up the instances its
+  token may use when it is given none (``QiskitRuntimeService(token=..., url=...)``): IBM Cloud's
+  Global Search and Global Catalog, which this server answers with its one instance and plan.
 - ``QISKIT_IBM_TOKEN``: the API key, which is a qmux tenant's token.
 """
 
 from __future__ import annotations
 
 import shlex
-from typing import Final
 
-from ._routes import API_PREFIX
+from ._instance import INSTANCE
+from ._routes import API_PREFIX, GLOBAL_CATALOG_PREFIX, GLOBAL_SEARCH_PREFIX
 
 __all__ = ["INSTANCE", "client_environment", "export_lines"]
-
-#: the instance CRN the client is told to use; the server accepts any
-INSTANCE: Final = "crn:v1:bluemix:public:quantum-computing:us-east:a/qmux:qmux::"
 
 
 def client_environment(url: str, token: str) -> dict[str, str]:
@@ -33,7 +32,8 @@ def client_environment(url: str, token: str) -> dict[str, str]:
         "QISKIT_IBM_URL": f"{root}{API_PREFIX}",
         "QISKIT_IBM_INSTANCE": INSTANCE,
         "IAM_URL": root,
-        "QISKIT_FUNCTIONS_EXPERIMENTAL": "1",
+        "GLOBAL_SEARCH_URL": f"{root}{GLOBAL_SEARCH_PREFIX}",
+        "GLOBAL_CATALOG_URL": f"{root}{GLOBAL_CATALOG_PREFIX}",
     }
 
 

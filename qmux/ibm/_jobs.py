@@ -1,8 +1,16 @@
-"""The jobs submitted through IBM's API: what its ``GET /jobs`` lists and each job's ``created``.
+"""The jobs submitted through IBM's API: what its ``GET /jobs`` lists, and what IBM's API says of a job beyond the core.
 
-The core knows a job's owner, state and result; IBM's client also filters and sorts on when a
-job was submitted and its tags, which only this front door sees. `JobIndex` keeps those, bounded
-like the core's own memory.
+The core knows a job's owner, state, inputs and result; IBM's client also reads when a job was
+submitted, its tags, whether it is *private*, its params (``job.inputs``), and expects a job it
+deleted to be gone. Only this front door sees those, so `JobIndex` keeps them, bounded like the
+core's own memory:
+
+- ``tags`` live here for now: the core has no tags yet (SPEC T1 is being added to it); once it
+  has, they move there and ``PUT /jobs/{id}/tags`` becomes the core's ``update_tags``;
+- ``params`` is the very object the core holds as the job's inputs (no copy); a private job's
+  params are not kept, and its result is answered once;
+- ``deleted``: the core forgets a job only by retention, so a deleted job is hidden from IBM's
+  API (404, as IBM answers) until the core forgets it; the native API still shows it.
 """
 
 from __future__ import annotations
@@ -11,9 +19,10 @@ import datetime as dt
 import itertools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import final
+from typing import Any, final
 
-from attrs import frozen
+import attrs
+from attrs import field, frozen
 
 __all__ = ["JobEntry", "JobIndex"]
 
@@ -30,6 +39,14 @@ class JobEntry:
     tags: tuple[str, ...]
     #: the submission order (wall-clock times may tie or step back)
     seq: int
+    #: the job's params as decoded at submission (the core's own inputs object); None if private
+    params: Any = field(default=None, eq=False, repr=False)
+    #: IBM's private job: no params shown, its result answered once
+    private: bool = False
+    #: its private result has been read
+    result_read: bool = False
+    #: deleted through IBM's API: hidden there until the core forgets the job
+    deleted: bool = False
 
     @property
     def created_iso(self) -> str:
@@ -64,6 +81,14 @@ class JobIndex:
 
     def next_seq(self) -> int:
         return next(self._seq)
+
+    def update(self, job_id: str, **changes: Any) -> JobEntry | None:
+        """Replace some fields of `job_id`'s entry (tags, ``deleted``, ...); ``None`` if it has none."""
+        entry = self._entries.get(job_id)
+        if entry is None:
+            return None
+        entry = self._entries[job_id] = attrs.evolve(entry, **changes)
+        return entry
 
     async def add(self, job_id: str, entry: JobEntry, exists: Callable[[str], Awaitable[bool]]) -> None:
         entries = self._entries

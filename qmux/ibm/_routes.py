@@ -8,29 +8,37 @@ from .._http import Route, SessionDocument, handlers
 from ._api import IbmApi
 from ._schemas import (
     BackendList,
+    BackendQuery,
     CreateSession,
     JobCreated,
     JobDocument,
     JobList,
+    JobQuery,
     JobsQuery,
     SubmitJob,
     TokenRequest,
     TokenResponse,
     UpdateSession,
+    UpdateTags,
 )
 
-__all__ = ["API_PREFIX", "IAM_PATH", "ROUTES", "owns"]
+__all__ = ["API_PREFIX", "GLOBAL_CATALOG_PREFIX", "GLOBAL_SEARCH_PREFIX", "IAM_PATH", "ROUTES", "owns"]
 
 #: where the Runtime API is mounted: the client's base URL must contain "experimental", or its
 #: resolver replaces the host (IBM-RUNTIME-WIRE.md)
 API_PREFIX: Final = "/experimental"
 #: IBM Cloud IAM's token operation, at the server's root (the client's ``IAM_URL``)
 IAM_PATH: Final = "/identity/token"
+#: where IBM Cloud's instance look-up is served: Global Search and Global Catalog, under their
+#: own prefixes (the client's ``GLOBAL_SEARCH_URL`` and ``GLOBAL_CATALOG_URL``)
+CLOUD_PREFIX: Final = "/cloud"
+GLOBAL_SEARCH_PREFIX: Final = f"{CLOUD_PREFIX}/global-search"
+GLOBAL_CATALOG_PREFIX: Final = f"{CLOUD_PREFIX}/global-catalog"
 
 
 def owns(path: str) -> bool:
-    """Whether `path` is IBM's: the token operation, or under the API prefix."""
-    return path in (IAM_PATH, API_PREFIX) or path.startswith(f"{API_PREFIX}/")
+    """Whether `path` is IBM's: the token operation, or under the API's or IBM Cloud's prefix."""
+    return path in (IAM_PATH, API_PREFIX) or path.startswith((f"{API_PREFIX}/", f"{CLOUD_PREFIX}/"))
 
 
 def _api(path: str) -> str:
@@ -50,6 +58,23 @@ ROUTES: Final[tuple[Route, ...]] = (
         public=True,
     ),
     Route(
+        "POST",
+        f"{GLOBAL_SEARCH_PREFIX}/v3/resources/search",
+        "ibm_cloud_search_instances",
+        "IBM Cloud Global Search: the instances this token may use (this server's one)",
+        IbmApi.search_instances,
+        ok={200: None},
+    ),
+    Route(
+        "GET",
+        f"{GLOBAL_CATALOG_PREFIX}/{{plan_id}}",
+        "ibm_cloud_catalog_entry",
+        "IBM Cloud Global Catalog: an instance's plan",
+        IbmApi.catalog_entry,
+        ok={200: None},
+        errors=(404,),
+    ),
+    Route(
         "GET", _api("/backends"), "ibm_list_backends", "List the backends", IbmApi.list_backends, ok={200: BackendList}
     ),
     Route(
@@ -60,15 +85,17 @@ ROUTES: Final[tuple[Route, ...]] = (
         IbmApi.backend_configuration,
         ok={200: None},
         errors=(404,),
+        query=BackendQuery,
     ),
     Route(
         "GET",
         _api("/backends/{backend}/properties"),
         "ibm_backend_properties",
-        "A backend's calibration properties (none)",
+        "A backend's calibration: qubits' T1, T2 and readout errors, gates' errors and durations",
         IbmApi.backend_properties,
         ok={200: None},
         errors=(404,),
+        query=BackendQuery,
     ),
     Route(
         "GET",
@@ -141,11 +168,40 @@ ROUTES: Final[tuple[Route, ...]] = (
         "GET",
         _api("/jobs/{job_id}"),
         "ibm_get_job",
-        "A job's state (polled every 0.1 s per session job)",
+        "A job's state (polled every 0.1 s per session job), and its params unless excluded",
         IbmApi.get_job,
         ok={200: JobDocument},
         errors=(404,),
+        query=JobQuery,
         quiet=True,
+    ),
+    Route(
+        "DELETE",
+        _api("/jobs/{job_id}"),
+        "ibm_delete_job",
+        "Delete a job, cancelling it if it has not ended (SPEC J2)",
+        IbmApi.delete_job,
+        ok={204: None},
+        errors=(404,),
+    ),
+    Route(
+        "GET",
+        _api("/jobs/{job_id}/metrics"),
+        "ibm_job_metrics",
+        "A job's timestamps and usage (SPEC U1)",
+        IbmApi.job_metrics,
+        ok={200: None},
+        errors=(404,),
+    ),
+    Route(
+        "PUT",
+        _api("/jobs/{job_id}/tags"),
+        "ibm_update_job_tags",
+        "Replace a job's tags",
+        IbmApi.update_tags,
+        ok={204: None},
+        errors=(404, 422),
+        body=UpdateTags,
     ),
     Route(
         "GET",

@@ -21,17 +21,21 @@ __all__ = [
     "ERROR_CODES",
     "BackendConfiguration",
     "BackendList",
+    "BackendQuery",
     "CreateSession",
     "IamError",
+    "IbmDevice",
     "JobCreated",
     "JobDocument",
     "JobList",
+    "JobQuery",
     "JobState",
     "JobsQuery",
     "SubmitJob",
     "TokenRequest",
     "TokenResponse",
     "UpdateSession",
+    "UpdateTags",
 ]
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -88,6 +92,28 @@ class SubmitJob(_Request):
     tags: list[str] = msgspec.field(default_factory=list)
     #: IBM's legacy way to open a session with a job; 0.51's ``Session`` never sends true
     start_session: bool = False
+    #: a private job: its params are not kept and its result is answered once
+    private: bool = False
+    #: the calibration the job must run with; it must be the backend's (``GET .../configuration``)
+    calibration_id: str | None = None
+
+
+class UpdateTags(_Request):
+    """``PUT /jobs/{id}/tags``: ``job.update_tags(...)`` replaces the job's tags."""
+
+    tags: list[Annotated[str, msgspec.Meta(max_length=256)]]
+
+
+class BackendQuery(_Request):
+    """``GET /backends/{name}/configuration`` and ``/properties``: which calibration, if named."""
+
+    calibration_id: str | None = None
+
+
+class JobQuery(_Request):
+    """``GET /jobs/{id}``: the client's status polls leave the params out."""
+
+    exclude_params: bool = False
 
 
 class JobsQuery(_Request):
@@ -103,6 +129,8 @@ class JobsQuery(_Request):
     created_after: str | None = None
     created_before: str | None = None
     sort: Literal["ASC", "DESC"] = "DESC"
+    #: also list the jobs of mock backends (IBM's dry-run twins)
+    include_mocks: bool = False
 
 
 # -- responses -------------------------------------------------------------------------------------
@@ -126,19 +154,28 @@ class IamError(_Response):
     error_message: str = msgspec.field(name="errorMessage")
 
 
-class BackendList(_Response):
-    """``GET /backends``: the shared device entries (``qmux._http.Device``), without configuration."""
+class IbmDevice(_http.Device, kw_only=True):
+    """A device entry of IBM's ``GET /backends``: the shared one, with IBM's class and physical qubit count."""
 
-    devices: list[_http.Device]
+    #: the client's ``backend.physical_qubits``: qubits of the chip (here, all of them are usable)
+    physical_qubits: int
+    #: ``"mock"`` marks IBM's dry-run twin of a device, which the client lists only when asked
+    device_class: Literal["qpu", "simulator", "mock"] = msgspec.field(name="class")
+
+
+class BackendList(_Response):
+    """``GET /backends``: IBM's device entries, without configuration."""
+
+    devices: list[IbmDevice]
 
 
 class BackendConfiguration(msgspec.Struct, kw_only=True):
-    """``GET /backends/{name}/configuration``: what the client builds its ``Target`` from.
+    """``GET /backends/{name}/configuration``: what the client builds its ``Target`` from, with the properties.
 
-    No per-gate ``gates`` entries and no properties, so every basis gate is *global*: it
-    applies to any qubits, which is what all-to-all coupling means to the client's ISA check
-    (an untranspiled Bell circuit passes). ``coupling_map`` lists every ordered pair to say
-    the same thing to readers of the configuration itself.
+    On a ``"full"`` coupling map there are no per-gate ``gates`` entries, so multi-qubit gates
+    are *global*: they apply to any qubits (``coupling_map`` lists every ordered pair to say the
+    same thing to readers of the configuration itself). Otherwise each gate lists the qubits it
+    may act on (`qmux.ibm._backends`).
     """
 
     backend_name: str
@@ -160,6 +197,8 @@ class BackendConfiguration(msgspec.Struct, kw_only=True):
     #: qmux's own: the session limits a client cannot otherwise see before opening a session
     max_ttl: float
     interactive_ttl: float
+    #: the calibration the properties describe; ``?calibration_id=`` must name it
+    calibration_id: str
 
 
 class JobCreated(_Response):
@@ -188,6 +227,9 @@ class JobDocument(_Response):
     #: UTC ISO-8601 of the submission, when this front door took it
     created: str | None = None
     tags: list[str] = msgspec.field(default_factory=list)
+    private: bool = False
+    #: the job's params in ``RuntimeEncoder`` JSON (``job.inputs``), unless excluded or private
+    params: msgspec.Raw | None = None
 
 
 class JobList(_Response):

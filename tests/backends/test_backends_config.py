@@ -20,7 +20,10 @@ from qiskit import QuantumCircuit
 
 import qmux
 from qmux.backends import LocalBackend, load_backends
+from qmux.backends._device import DeviceConfig
 from qmux.journal import MemoryStore
+
+from ..ibm import test_ibm_device_and_jobs as ibm_device  # the device keys IBM's API shows
 
 Clock = trio.testing.MockClock
 
@@ -63,6 +66,9 @@ job_timeout = "1h30m"
 job_seconds = 0.25
 seed = 42
 max_simulated_qubits = 5
+coupling_map = "line"
+fractional_gates = false
+mock = true
 
 [backends.lab_sim]
 simulator = true
@@ -76,7 +82,7 @@ operational = false
 def test_every_key_of_a_table_is_read_and_the_rest_take_their_defaults(tmp_path: Path) -> None:
     qpu, sim, down = load(tmp_path, FULL)
     assert isinstance(qpu, LocalBackend) and qpu.name == "lab_qpu"
-    assert qpu.config == qmux.BackendConfig(
+    assert qpu.config == DeviceConfig(
         num_qubits=5,
         simulator=False,
         operational=True,
@@ -85,9 +91,12 @@ def test_every_key_of_a_table_is_read_and_the_rest_take_their_defaults(tmp_path:
         concurrency=1,
         idempotent=True,
         job_timeout=5400.0,
+        coupling_map="line",
+        fractional_gates=False,
+        mock=True,
     )
     assert (qpu.job_seconds, qpu.seed, qpu.max_simulated_qubits) == (0.25, 42, 5)
-    assert sim.name == "lab_sim" and sim.config == qmux.BackendConfig(simulator=True, concurrency=4)
+    assert sim.name == "lab_sim" and sim.config == DeviceConfig(simulator=True, concurrency=4)
     plain = LocalBackend("plain")
     assert (sim.job_seconds, sim.seed, sim.max_simulated_qubits) == (plain.job_seconds, None, 20)
     assert not down.config.operational
@@ -258,6 +267,24 @@ async def test_retries_and_retry_backoff_rerun_transient_failures(tmp_path: Path
         assert (await strict.metrics())["attempts"] == 1
 
 
+async def test_coupling_map_is_honoured_by_the_simulation_as_on_a_device(tmp_path: Path, autojump_clock: Clock) -> None:
+    table = '[backends.lab]\nnum_qubits = 3\ncoupling_map = "line"\n'
+    async with qmux.open_service(load(tmp_path, table)) as service:
+        backend = service.backend("lab")
+        assert (await counts(backend, bell(2))).keys() <= {"00", "11"}  # 0-1 is coupled
+        far = QuantumCircuit(3)
+        far.h(0)
+        far.cx(0, 2)
+        far.measure_all()
+        with pytest.raises(qmux.JobFailedError, match=r"applies cx to qubits \(0, 2\), which are not coupled"):
+            await counts(backend, far)
+        wide = QuantumCircuit(3)  # as wide as the device, qubit 2 idle: left out of the simulation
+        wide.h(0)
+        wide.cx(0, 1)
+        wide.measure_all()
+        assert set(await counts(backend, wide)) <= {"000", "011"}
+
+
 KEY_TESTS = {
     "num_qubits": test_num_qubits_fails_a_wider_circuits_job_alone,
     "simulator": test_simulator_is_what_least_busy_filters_on,
@@ -272,6 +299,9 @@ KEY_TESTS = {
     "idempotent": test_idempotent_reruns_a_job_a_restart_interrupted,
     "retries": test_retries_and_retry_backoff_rerun_transient_failures,
     "retry_backoff": test_retries_and_retry_backoff_rerun_transient_failures,
+    "coupling_map": test_coupling_map_is_honoured_by_the_simulation_as_on_a_device,
+    "fractional_gates": ibm_device.test_fractional_gates_are_listed_only_by_devices_that_offer_them,
+    "mock": ibm_device.test_mock_devices_are_marked_and_their_jobs_listed_only_on_request,
 }
 
 
@@ -345,7 +375,8 @@ def test_every_mistake_of_a_file_is_listed_at_once(tmp_path: Path) -> None:
         "  - [backends.a] max_ttl='soon' is not a duration; use a positive number of seconds or a string such as "
         "'90s', '25m', '2h' or '1h30m'",
         "  - [backends.a] unknown key 'colour'; allowed keys: num_qubits, operational, simulator, max_ttl, "
-        "interactive_ttl, concurrency, idempotent, job_timeout, retries, retry_backoff, job_seconds, seed, "
+        "interactive_ttl, concurrency, idempotent, job_timeout, retries, retry_backoff, coupling_map, "
+        "fractional_gates, mock, job_seconds, seed, "
         "max_simulated_qubits",
         "  - [backends.b] seed=1.5 must be a whole number, 0 or more",
     ]

@@ -188,7 +188,9 @@ async def test_s11_custom_programs_run_beside_the_primitives() -> None:
             (await (await qmux.Estimator().run([(bell(False), "ZZ")], precision=0)).result())[0].data.evs
         ) == pytest.approx(1.0)
         unknown = await session.run("qaoa", {})
-        with pytest.raises(qmux.JobFailedError, match="no program 'qaoa'; it runs: estimator, sampler, shout"):
+        with pytest.raises(
+            qmux.JobFailedError, match="no program 'qaoa'; it runs: estimator, executor, sampler, shout"
+        ):
             await unknown.result()
 
 

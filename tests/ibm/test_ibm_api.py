@@ -28,7 +28,7 @@ from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
 from qiskit_ibm_runtime.exceptions import IBMInputValueError
 from qiskit_ibm_runtime.utils.backend_converter import convert_to_target
-from qiskit_ibm_runtime.utils.backend_decoder import configuration_from_server_data
+from qiskit_ibm_runtime.utils.backend_decoder import configuration_from_server_data, properties_from_server_data
 from qiskit_ibm_runtime.utils.validations import validate_isa_circuits
 from trio.abc import Clock
 
@@ -186,10 +186,19 @@ async def test_calls_without_a_valid_token_answer_401_and_change_nothing(authori
 async def test_backend_documents_pass_the_clients_own_readers_and_isa_check() -> None:
     async with ibm([qpu("q", num_qubits=127), qpu("sim", simulator=True)]) as (_, app), client(app) as http:
         devices = (await http.get(f"{API}/backends")).json()["devices"]
-        assert devices[0] == {"name": "q", "status": {"name": "online"}, "queue_length": 0, "qubits": 127}
+        assert devices[0] == {
+            "name": "q",
+            "status": {"name": "online"},
+            "queue_length": 0,
+            "qubits": 127,
+            "physical_qubits": 127,
+            "class": "qpu",
+        }
+        assert devices[1]["class"] == "simulator"
         status = (await http.get(f"{API}/backends/q/status")).json()
         assert status["state"] is True and status["status"] == "active" and status["length_queue"] == 0
-        assert (await http.get(f"{API}/backends/q/properties")).json() == {}
+        properties = properties_from_server_data((await http.get(f"{API}/backends/q/properties")).json())
+        assert len(properties.qubits) == 127
         assert (await http.get(f"{API}/instances/usage")).json() == {}
         missing = await http.get(f"{API}/backends/nope/configuration")
         assert missing.status_code == 404 and "no backend named 'nope'" in error_of(missing)["message"]
@@ -200,7 +209,7 @@ async def test_backend_documents_pass_the_clients_own_readers_and_isa_check() ->
         assert len(raw["coupling_map"]) == 127 * 126  # all-to-all
         configuration = configuration_from_server_data(raw)  # the client's own decoder
         assert configuration is not None and configuration.n_qubits == 127
-        target = convert_to_target(configuration)
+        target = convert_to_target(configuration, properties)
         validate_isa_circuits([bell()], target)  # an untranspiled Bell circuit is ISA, on any qubits
         far = QuantumCircuit(127)
         far.h(0)
@@ -468,7 +477,8 @@ def test_the_printed_environment_points_the_client_here() -> None:
         "QISKIT_IBM_URL": "http://127.0.0.1:8765/experimental",
         "QISKIT_IBM_INSTANCE": "crn:v1:bluemix:public:quantum-computing:us-east:a/qmux:qmux::",
         "IAM_URL": "http://127.0.0.1:8765",
-        "QISKIT_FUNCTIONS_EXPERIMENTAL": "1",
+        "GLOBAL_SEARCH_URL": "http://127.0.0.1:8765/cloud/global-search",
+        "GLOBAL_CATALOG_URL": "http://127.0.0.1:8765/cloud/global-catalog",
     }
     assert "export QISKIT_IBM_TOKEN='secret token'" in export_lines("http://h:1", "secret token")
     assert 'export QISKIT_IBM_TOKEN="$QMUX_TOKEN"' in export_lines("http://h:1", token_variable="QMUX_TOKEN")

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from qmux.ibm import client_environment
+
 WORKER = Path(__file__).with_name("ibm_client_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +72,9 @@ def _stop(process: subprocess.Popen[str], lines: _Lines | None, *, interrupt: bo
 class IbmServer:
     """``python -m qmux serve --ibm-compat --config FILE --port 0``, and the environment it printed."""
 
+    #: any URL: only the names of `client_environment`'s variables are read from it
+    URL_SHAPE = "http://127.0.0.1:1"
+
     def __init__(self, config: Path, log: Path, *, timeout: float = 60.0) -> None:
         self.log = log
         self._log_file = log.open("w")
@@ -86,7 +91,7 @@ class IbmServer:
         self.printed: list[str] = []
         self.environment: dict[str, str] = {}
         try:
-            while "QISKIT_FUNCTIONS_EXPERIMENTAL" not in self.environment:
+            while not set(client_environment(self.URL_SHAPE, "token")) - {"QISKIT_IBM_TOKEN"} <= set(self.environment):
                 line = lines.next(deadline, "qmux serve --ibm-compat to print its export lines")
                 self.printed.append(line)
                 if line.startswith("export "):

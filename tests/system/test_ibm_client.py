@@ -71,6 +71,15 @@ seed = 1234
 num_qubits = 20
 simulator = true
 concurrency = 4
+
+# a device-like QPU: IBM's heavy-hex lattice, no fractional gates (last, so least_busy's ties go elsewhere)
+[backends.fake_hex]
+num_qubits = 12
+coupling_map = "heavy_hex"
+fractional_gates = false
+job_seconds = 0.2
+interactive_ttl = "2s"
+seed = 1234
 """
 
 #: what every snippet starts with: the imports, and the circuits the guide leaves to the reader
@@ -182,7 +191,13 @@ def test_setup_in_a_fresh_process_with_the_printed_environment(server: IbmServer
         cwd=Path(__file__).parent,
     )
     assert done.returncode == 0, done.stderr
-    assert ast.literal_eval(printed(done.stdout, "backends:")) == ["fake_brief", "fake_quick", "fake_slow", "local_sim"]
+    assert ast.literal_eval(printed(done.stdout, "backends:")) == [
+        "fake_brief",
+        "fake_hex",
+        "fake_quick",
+        "fake_slow",
+        "local_sim",
+    ]
     assert printed(done.stdout, "least busy:") == "fake_quick"
     assert printed(done.stdout, "least busy simulator:") == "local_sim"
 
@@ -611,29 +626,88 @@ def test_tenants_are_isolated(server: IbmServer, alice: ClientProcess, tmp_path:
     assert printed(seen, "session hidden:") == "IBMInputValueError"
     assert printed(seen, "job hidden:") == "RuntimeJobNotFound"
     assert printed(seen, "bob's jobs:") == "[]"
-    assert printed(seen, "bob's backends:") == "4"
+    assert printed(seen, "bob's backends:") == "5"
 
 
 def test_an_unknown_api_key_is_refused(alice: ClientProcess) -> None:
-    """A key that is no tenant's token gets no access token, and the client says why.
+    """A key that is no tenant's token gets no access token, and the client says why, at construction.
 
-    Only the constructor runs: after a failed token call, qiskit-ibm-runtime's IAM token
-    manager waits 60 s before it tries again, whatever the server.
+    The client looks the key's instances up first (IBM Cloud's Global Search, which the server
+    answers): that call is refused, so ``QiskitRuntimeService`` raises with the server's reason
+    as the cause. Only the constructor runs: after a failed token call, qiskit-ibm-runtime's IAM
+    token manager waits 60 s before it tries again, whatever the server.
     """
     output = run(
         alice,
         """
-        import os, warnings
+        import os
+        from qiskit_ibm_runtime.accounts.exceptions import InvalidAccountError
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        try:
             QiskitRuntimeService(
                 channel="ibm_quantum_platform",
                 token="not-a-tenant-token",
                 url=os.environ["QISKIT_IBM_URL"],
                 instance=os.environ["QISKIT_IBM_INSTANCE"],
             )
-        print("warned:", [str(w.message) for w in caught if "access token" in str(w.message)])
+        except InvalidAccountError as error:
+            print("refused:", error.message, "because:", error.__cause__)
         """,
     )
-    assert "the API key is not the token of any tenant of this qmux server" in printed(output, "warned:")
+    refused = printed(output, "refused:")
+    assert "Please check that you are using a valid API token" in refused
+    assert "the API key is not the token of any tenant of this qmux server" in refused
+
+
+# -- beyond the guide: what qiskit-ibm-runtime's integration suite checks (`make ibm-suite`) -------
+
+
+def test_executor_sampler_in_a_session_on_a_device_like_backend(alice: ClientProcess) -> None:
+    """The client's new executor-based Sampler, in a session, on a heavy-hex QPU: transpiled, laid out, sampled."""
+    output = run(
+        alice,
+        """
+        from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
+        from qiskit_ibm_runtime.executor_sampler import Sampler
+
+        backend = service.backend("fake_hex")
+        print("calibrated:", backend.properties() is not None and backend.target.qubit_properties[0].t1 > 0)
+        print("coupled:", sorted(backend.target.build_coupling_map().get_edges())[:3])
+        isa = generate_preset_pass_manager(target=backend.target, optimization_level=1).run(sampler_circuit)
+        with Session(backend=backend) as session:
+            result = Sampler(session).run([isa], shots=200).result()
+            print("counts:", result[0].join_data().get_counts())
+            print("session:", session.session_id == Sampler(session).run([isa], shots=10).session_id)
+        """,
+    )
+    assert printed(output, "calibrated:") == "True"
+    assert printed(output, "coupled:") == "[(0, 1), (0, 5), (1, 0)]"
+    counts = ast.literal_eval(printed(output, "counts:"))
+    assert set(counts) <= {"00", "11"} and sum(counts.values()) == 200
+    assert printed(output, "session:") == "True"
+
+
+def test_job_records_inputs_metrics_tags_and_delete(alice: ClientProcess) -> None:
+    """``job.inputs``, ``job.metrics()``, ``job.usage()``, ``job.update_tags``, ``service.delete_job``."""
+    output = run(
+        alice,
+        """
+        from qiskit_ibm_runtime.exceptions import RuntimeJobNotFound
+
+        backend = service.backend("fake_quick")
+        job = SamplerV2(mode=backend).run([sampler_circuit], shots=7)
+        job.result()
+        print("inputs:", job.inputs["pubs"][0][2], job.inputs["pubs"][0][0] == sampler_circuit)
+        print("metrics:", sorted(job.metrics()), job.usage() > 0)
+        print("tags:", job.update_tags(["x", "y"]) == ["x", "y"] or sorted(job.update_tags(["x", "y"])))
+        service.delete_job(job.job_id())
+        try:
+            service.job(job.job_id())
+        except RuntimeJobNotFound:
+            print("deleted: yes")
+        """,
+    )
+    assert printed(output, "inputs:") == "7 True"
+    assert printed(output, "metrics:") == "['attempts', 'queue_seconds', 'timestamps', 'usage'] True"
+    assert printed(output, "tags:") in ("True", "['x', 'y']")
+    assert printed(output, "deleted:") == "yes"
