@@ -15,7 +15,8 @@ the cheapest way it can be:
   each scrape looks each one up through the service's public API (``service.job(id)``,
   ``service.session(id)``), counts those that ended since the last scrape into
   ``qmux_jobs_total`` and the histograms, and forgets them. A scrape so costs one lookup per
-  unfinished job and open session; what is followed is bounded (`Metrics.limit`): past it the
+  unfinished job and open session (with a checkpoint every `LOOKUPS_PER_CHECKPOINT`, so that a
+  long pass shares the event loop); what is followed is bounded (`Metrics.limit`): past it the
   oldest is dropped and counted in ``qmux_jobs_unaccounted_total``, as is a job the service
   forgot (retention) before a scrape saw it end. In ``qmux serve`` every job and session comes
   through a front door, so nothing else escapes the count.
@@ -53,6 +54,8 @@ HTTP_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 OPEN_STATES: Final = ("open", "active", "inactive")
 #: the ``route`` label of a request whose path is no route
 NO_ROUTE: Final = "no_route"
+#: lookups a scrape makes between two checkpoints: a long pass never holds the event loop for long
+LOOKUPS_PER_CHECKPOINT: Final = 256
 
 
 @define(eq=False)
@@ -187,7 +190,9 @@ class Metrics:
             await self._refresh_sessions()
 
     async def _refresh_jobs(self) -> None:
-        for job_id, followed in list(self._jobs.items()):
+        for count, (job_id, followed) in enumerate(list(self._jobs.items()), 1):
+            if count % LOOKUPS_PER_CHECKPOINT == 0:
+                await trio.lowlevel.checkpoint()
             try:
                 job = await self.service.job(job_id)
             except JobNotFoundError:  # forgotten (retention) before a scrape saw it end
@@ -209,7 +214,9 @@ class Metrics:
 
     async def _refresh_sessions(self) -> None:
         counts: collections.Counter[tuple[str, ...]] = collections.Counter()
-        for session_id, followed in list(self._sessions.items()):
+        for count, (session_id, followed) in enumerate(list(self._sessions.items()), 1):
+            if count % LOOKUPS_PER_CHECKPOINT == 0:
+                await trio.lowlevel.checkpoint()
             key = (followed.backend, *self._tenant(followed.tenant))
             try:
                 details = await (await self.service.session(session_id)).details()

@@ -277,6 +277,24 @@ async def test_tenant_label_splits_series_by_tenant_only_when_configured(
         assert "tenant=" not in text
 
 
+async def test_work_through_ibms_api_is_counted_alike(autojump_clock: Clock) -> None:
+    from qmux.ibm import mount_ibm
+
+    async with qmux.open_service([qpu("q")]) as service:
+        app = mount_ibm(create_app(service, TENANTS, PUBLIC), service, TENANTS)
+        async with asgi_client(app) as http:
+            session = await http.post("/experimental/sessions", json={"backend": "q", "mode": "dedicated"})
+            body = {"program_id": "script", "session_id": session.json()["id"], "params": job(2)}
+            assert (await http.post("/experimental/jobs", json=body)).status_code == 200
+            await trio.sleep(5)
+            samples = await scrape(http)
+            await http.delete(f"/experimental/sessions/{session.json()['id']}/close")
+    assert value(samples, "qmux_jobs_total", backend="q", status="done") == 1
+    assert value(samples, "qmux_job_duration_seconds_sum", backend="q") == pytest.approx(2.0)
+    assert value(samples, "qmux_sessions", backend="q", state="active") == 1
+    assert value(samples, "qmux_http_requests_total", route="ibm_submit_job", status="200") == 1
+
+
 # -- bounds and sources ------------------------------------------------------------------------
 
 
