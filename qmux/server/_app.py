@@ -67,7 +67,7 @@ def create_app(
     native = native_door(view, tenants)
     metrics: Metrics | None = None
     if settings.metrics != "off":
-        metrics = Metrics(
+        metrics = Metrics.of(
             service, tenant_label=settings.metrics_tenant_label, limit=max(2 * service.settings.retain_finished, 1000)
         )
         if journal is not None:

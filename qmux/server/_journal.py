@@ -19,6 +19,8 @@ import threading
 from collections.abc import Sequence
 from typing import final
 
+from attrs import define, field
+
 from .._core import JobSnapshot, JournalStore, SessionSnapshot
 from .._http import Taken
 
@@ -28,19 +30,19 @@ _UNFINISHED = ("QUEUED", "RUNNING")
 
 
 @final
+@define(eq=False)
 class WatchedJournal:
     """A `JournalStore` that passes every call to `store` and remembers how its writes went."""
 
-    def __init__(self, store: JournalStore) -> None:
-        self.store = store
-        #: real writes attempted so far (probes not counted): a reader sees whether any came since
-        self.writes = 0
-        #: why the latest write, real or probe, failed; ``None`` if it succeeded (or none was made)
-        self.last_error: str | None = None
-        #: the open sessions and unfinished jobs `load` returned (the work a restart brings back)
-        self.recovered: list[Taken] = []
-        # one write at a time: a probe must not interleave with a batch on the same connection
-        self._lock = threading.Lock()
+    store: JournalStore
+    #: real writes attempted so far (probes not counted): a reader sees whether any came since
+    writes: int = field(default=0, init=False)
+    #: why the latest write, real or probe, failed; ``None`` if it succeeded (or none was made)
+    last_error: str | None = field(default=None, init=False)
+    #: the open sessions and unfinished jobs `load` returned (the work a restart brings back)
+    recovered: list[Taken] = field(factory=list, init=False)
+    #: one write at a time: a probe must not interleave with a batch on the same connection
+    _lock: threading.Lock = field(factory=threading.Lock, init=False)
 
     @property
     def blocking(self) -> bool:

@@ -33,14 +33,14 @@ from typing import Final, final
 
 import structlog
 import trio
-from attrs import define
+from attrs import define, field, frozen
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from .._core import JobNotFoundError, JobStatus, QmuxError, Service, SessionNotFoundError
 from .._http import Answered, Taken
 
-__all__ = ["CONTENT_TYPE", "HTTP_BUCKETS", "JOB_BUCKETS", "Metrics"]
+__all__ = ["CONTENT_TYPE", "HTTP_BUCKETS", "JOB_BUCKETS", "Families", "Metrics"]
 
 _log = structlog.get_logger("qmux.server")
 
@@ -77,72 +77,105 @@ class _FollowedSession:
 
 
 @final
-class Metrics:
-    """One server's metrics: its registry, the counters the pipeline feeds, the work it follows."""
+@frozen
+class Families:
+    """The metrics the app counts as things happen, in its registry (the gauges are `_StateCollector`'s)."""
 
-    def __init__(self, service: Service, *, tenant_label: bool = False, limit: int = 200_000) -> None:
-        self.service = service
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.tenant_label = tenant_label
-        #: the most jobs (and, apart, sessions) followed at once
-        self.limit = limit
+    jobs_ended: Counter
+    job_seconds: Histogram
+    queue_seconds: Histogram
+    unaccounted: Counter
+    deactivations: Counter
+    sessions_closed: Counter
+    requests: Counter
+    request_seconds: Histogram
+
+    @classmethod
+    def registered(cls, registry: CollectorRegistry, *, tenant_label: bool) -> Families:
+        """Each metric, registered in `registry`; `tenant_label` adds ``tenant`` to the counts of work."""
         tenant = ("tenant",) if tenant_label else ()
-        registry = self.registry
-        self.jobs_ended = Counter(
-            "qmux_jobs", "Jobs that ended, by final status", ("backend", "status", *tenant), registry=registry
+        return cls(
+            jobs_ended=Counter(
+                "qmux_jobs", "Jobs that ended, by final status", ("backend", "status", *tenant), registry=registry
+            ),
+            job_seconds=Histogram(
+                "qmux_job_duration_seconds",
+                "How long jobs ran on their backend (jobs that started), counted when they end",
+                ("backend",),
+                buckets=JOB_BUCKETS,
+                registry=registry,
+            ),
+            queue_seconds=Histogram(
+                "qmux_job_queue_seconds",
+                "How long jobs waited from submission until they started",
+                ("backend",),
+                buckets=JOB_BUCKETS,
+                registry=registry,
+            ),
+            unaccounted=Counter(
+                "qmux_jobs_unaccounted",
+                "Jobs taken whose end metrics could not see: forgotten by the service, or past the followed limit",
+                registry=registry,
+            ),
+            deactivations=Counter(
+                "qmux_session_deactivations",
+                "Sessions deactivated after an interactive TTL with nothing to run (SPEC S9)",
+                ("backend", *tenant),
+                registry=registry,
+            ),
+            sessions_closed=Counter(
+                "qmux_sessions_closed",
+                "Sessions that closed, by closed_reason",
+                ("backend", "reason", *tenant),
+                registry=registry,
+            ),
+            requests=Counter(
+                "qmux_http_requests",
+                "HTTP requests answered, by route and status",
+                ("route", "status", *tenant),
+                registry=registry,
+            ),
+            request_seconds=Histogram(
+                "qmux_http_request_duration_seconds",
+                "How long HTTP requests took to answer, by route (long polls included)",
+                ("route",),
+                buckets=HTTP_BUCKETS,
+                registry=registry,
+            ),
         )
-        self.job_seconds = Histogram(
-            "qmux_job_duration_seconds",
-            "How long jobs ran on their backend (jobs that started), counted when they end",
-            ("backend",),
-            buckets=JOB_BUCKETS,
-            registry=registry,
-        )
-        self.queue_seconds = Histogram(
-            "qmux_job_queue_seconds",
-            "How long jobs waited from submission until they started",
-            ("backend",),
-            buckets=JOB_BUCKETS,
-            registry=registry,
-        )
-        self.unaccounted = Counter(
-            "qmux_jobs_unaccounted",
-            "Jobs taken whose end metrics could not see: forgotten by the service, or past the followed limit",
-            registry=registry,
-        )
-        self.deactivations = Counter(
-            "qmux_session_deactivations",
-            "Sessions deactivated after an interactive TTL with nothing to run (SPEC S9)",
-            ("backend", *tenant),
-            registry=registry,
-        )
-        self.sessions_closed = Counter(
-            "qmux_sessions_closed",
-            "Sessions that closed, by closed_reason",
-            ("backend", "reason", *tenant),
-            registry=registry,
-        )
-        self.requests = Counter(
-            "qmux_http_requests",
-            "HTTP requests answered, by route and status",
-            ("route", "status", *tenant),
-            registry=registry,
-        )
-        self.request_seconds = Histogram(
-            "qmux_http_request_duration_seconds",
-            "How long HTTP requests took to answer, by route (long polls included)",
-            ("route",),
-            buckets=HTTP_BUCKETS,
-            registry=registry,
-        )
+
+
+@final
+@define(eq=False)
+class Metrics:
+    """One server's metrics: its registry, the counters the pipeline feeds, the work it follows.
+
+    Make one with `Metrics.of`.
+    """
+
+    service: Service
+    registry: CollectorRegistry
+    families: Families
+    tenant_label: bool
+    #: the most jobs (and, apart, sessions) followed at once
+    limit: int
+    #: sessions by (backend, state[, tenant]), as the last scrape found them
+    session_counts: collections.Counter[tuple[str, ...]] = field(factory=collections.Counter, init=False)
+    _jobs: dict[str, _FollowedJob] = field(factory=dict, init=False)
+    _sessions: dict[str, _FollowedSession] = field(factory=dict, init=False)
+    _request_children: dict[tuple[str | None, int, str | None], tuple[Counter, Histogram]] = field(
+        factory=dict, init=False
+    )
+    _refreshing: trio.Lock = field(factory=trio.Lock, init=False)
+
+    @classmethod
+    def of(cls, service: Service, *, tenant_label: bool = False, limit: int = 200_000) -> Metrics:
+        """The metrics of `service`, in a registry of their own (with the process's: CPU, memory, files)."""
+        registry = CollectorRegistry(auto_describe=True)
+        metrics = cls(service, registry, Families.registered(registry, tenant_label=tenant_label), tenant_label, limit)
         ProcessCollector(registry=registry)
-        registry.register(_StateCollector(self))
-        self._jobs: dict[str, _FollowedJob] = {}
-        self._sessions: dict[str, _FollowedSession] = {}
-        #: sessions by (backend, state[, tenant]), as the last scrape found them
-        self.session_counts: collections.Counter[tuple[str, ...]] = collections.Counter()
-        self._request_children: dict[tuple[str | None, int, str | None], tuple[Counter, Histogram]] = {}
-        self._refreshing = trio.Lock()
+        registry.register(_StateCollector(metrics))
+        return metrics
 
     # -- fed as things happen (inline, cheap) ------------------------------------------------
 
@@ -158,7 +191,7 @@ class Metrics:
 
     def _request_children_for(self, route: str | None, status: int, tenant: str | None) -> tuple[Counter, Histogram]:
         labels = (route or NO_ROUTE, str(status), *((tenant or "",) if self.tenant_label else ()))
-        return self.requests.labels(*labels), self.request_seconds.labels(route or NO_ROUTE)
+        return self.families.requests.labels(*labels), self.families.request_seconds.labels(route or NO_ROUTE)
 
     def took(self, taken: Taken) -> None:
         """Follow a session or job a front door took on (a `ServiceView` observer), or one recovered."""
@@ -166,7 +199,7 @@ class Metrics:
             self._jobs[taken.id] = _FollowedJob(taken.backend, taken.tenant)
             if len(self._jobs) > self.limit:
                 del self._jobs[next(iter(self._jobs))]  # the oldest: the likeliest to have ended unseen
-                self.unaccounted.inc()
+                self.families.unaccounted.inc()
         else:
             self._sessions[taken.id] = _FollowedSession(taken.backend, taken.tenant)
             if len(self._sessions) > self.limit:
@@ -197,7 +230,7 @@ class Metrics:
                 job = await self.service.job(job_id)
             except JobNotFoundError:  # forgotten (retention) before a scrape saw it end
                 if self._jobs.pop(job_id, None) is not None:
-                    self.unaccounted.inc()
+                    self.families.unaccounted.inc()
                 continue
             status = JobStatus(await job.status())
             if status is JobStatus.QUEUED or (followed.queue_observed and not status.is_final):
@@ -205,12 +238,14 @@ class Metrics:
             metrics = await job.metrics()
             started = metrics["timestamps"]["running"] is not None
             if started and not followed.queue_observed:
-                self.queue_seconds.labels(followed.backend).observe(metrics["queue_seconds"])
+                self.families.queue_seconds.labels(followed.backend).observe(metrics["queue_seconds"])
                 followed.queue_observed = True
             if status.is_final and self._jobs.pop(job_id, None) is not None:
-                self.jobs_ended.labels(followed.backend, status.value.lower(), *self._tenant(followed.tenant)).inc()
+                self.families.jobs_ended.labels(
+                    followed.backend, status.value.lower(), *self._tenant(followed.tenant)
+                ).inc()
                 if started:
-                    self.job_seconds.labels(followed.backend).observe(metrics["usage"]["seconds"])
+                    self.families.job_seconds.labels(followed.backend).observe(metrics["usage"]["seconds"])
 
     async def _refresh_sessions(self) -> None:
         counts: collections.Counter[tuple[str, ...]] = collections.Counter()
@@ -231,11 +266,11 @@ class Metrics:
             deactivated = sum(1 for step in history[followed.steps_seen :] if step["status"] == "inactive")
             followed.steps_seen = len(history)
             if deactivated:
-                self.deactivations.labels(*key).inc(deactivated)
+                self.families.deactivations.labels(*key).inc(deactivated)
             if details["state"] == "closed":
                 if self._sessions.pop(session_id, None) is not None:
                     reason = details["closed_reason"] or "unknown"
-                    self.sessions_closed.labels(followed.backend, reason, *key[1:]).inc()
+                    self.families.sessions_closed.labels(followed.backend, reason, *key[1:]).inc()
                 continue
             followed.state = details["state"]
             counts[(followed.backend, followed.state, *key[1:])] += 1

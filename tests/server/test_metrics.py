@@ -326,7 +326,7 @@ async def test_a_job_the_service_forgot_before_a_scrape_is_unaccounted_not_lost(
 
 async def test_what_is_followed_is_bounded(autojump_clock: Clock) -> None:
     async with qmux.open_service([qpu("q")]) as service:
-        metrics = Metrics(service, limit=2)
+        metrics = Metrics.of(service, limit=2)
         for job_id in ("a" * 20, "b" * 20, "c" * 20):
             metrics.took(Taken("job", job_id, "q", "t"))
         assert metrics.followed == (2, 0)
