@@ -1,15 +1,25 @@
-"""The ``qmux`` command: ``qmux demo`` and ``qmux serve``."""
+"""The ``qmux`` command: ``qmux demo``, ``qmux serve``, and the operators' commands (``_commands``)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="qmux", description="An async session multiplexer for scarce backends.")
+def build_parser() -> argparse.ArgumentParser:
+    """The ``qmux`` parser: every command and its options."""
+    from ._commands import add_commands
+
+    parser = argparse.ArgumentParser(
+        prog="qmux",
+        description="An async session multiplexer for scarce backends.",
+        epilog="The operators' commands (backends, sessions, jobs, show, close, cancel, watch, top) talk to a "
+        "running server: --url (default $QMUX_URL), the token from $QMUX_TOKEN or --token-file. Exit status: "
+        "0 done, 1 refused or not found, 2 usage, 3 cannot connect, 4 token refused.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="walk through IBM's 'Run jobs in a session' on the embedded backends")
     demo.add_argument("--fast", action="store_true", help="run on a virtual clock: no real waiting")
@@ -24,7 +34,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also serve IBM's Runtime API, for unmodified qiskit-ibm-runtime code (needs the 'ibm' extra); "
         "prints the environment that points the client here",
     )
+    add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "operators_command", None) is not None:
+        from ._commands import run_from_parser
+
+        return run_from_parser(args.operators_command, args, dict(os.environ))
     if args.command == "serve":
         try:
             from ..server._serve import main as serve_main

@@ -37,13 +37,16 @@ from ._documents import (
 from ._limits import HttpLimits, InFlight, check_content_length, read_body
 from ._messages import HttpError, Message, Receive, Reply, Request, Scope, Send, header
 from ._openapi import generic_errors, openapi_document
-from ._pipeline import FrontDoor, HttpApp
-from ._routing import RAW_JSON, Handler, Route, find_route
-from ._tenants import Tenant, TokenAuth, check_token, token_digest
-from ._view import ServiceView
+from ._pipeline import Answered, FrontDoor, HttpApp, RequestObserver
+from ._routing import RAW_JSON, RAW_TEXT, Handler, Route, find_route
+from ._tenants import TOKEN_SHA256, Tenant, TokenAuth, check_token, token_digest
+from ._view import ServiceView, Taken, WorkObserver
 
 __all__ = [
     "RAW_JSON",
+    "RAW_TEXT",
+    "TOKEN_SHA256",
+    "Answered",
     "BackendStatus",
     "Device",
     "DeviceStatus",
@@ -64,15 +67,18 @@ __all__ = [
     "Receive",
     "Reply",
     "Request",
+    "RequestObserver",
     "Route",
     "Scope",
     "Seconds",
     "Send",
     "ServiceView",
     "SessionDocument",
+    "Taken",
     "Tenant",
     "Timestamp",
     "TokenAuth",
+    "WorkObserver",
     "check_content_length",
     "check_token",
     "decode_body",

@@ -14,7 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from ._dialect import ErrorBody
-from ._routing import RAW_JSON, Route
+from ._routing import RAW_JSON, RAW_TEXT, Route
 
 __all__ = ["generic_errors", "openapi_document"]
 
@@ -112,6 +112,8 @@ def _response(status: int, kind: Any, headers: Mapping[str, Any]) -> dict[str, A
     response: dict[str, Any] = {"description": http.HTTPStatus(status).phrase}
     if kind is RAW_JSON:
         response["content"] = {"application/json": {"schema": {}}}
+    elif kind is RAW_TEXT:
+        response["content"] = {"text/plain": {"schema": {"type": "string"}}}
     elif kind is not None:
         response["content"] = {"application/json": {"schema": {"$ref": _REF.format(name=kind.__name__)}}}
     if headers:

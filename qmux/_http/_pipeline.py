@@ -6,13 +6,15 @@ door is an API: its routes, its authenticator, its dialect. For each request, in
 
 1. pick the front door that owns the path, and find the route (404, 405);
 2. authenticate, unless the route is public (401);
-3. admit it under the server's in-flight limit, shared by every front door (503 ``busy``);
+3. admit it under the server's in-flight limit, shared by every front door (503 ``busy``), unless
+   the route is a probe that must answer under load (`Route.bounded`);
 4. read the body within its limit (413), decode body and query against the route's schemas
    (400, 415, 422);
 5. run the handler: a qmux error it raises answers with its class's status, a refusal
    (`HttpError`) with its own, anything else is a bug: logged whole, answered 500 with a body
    that says only that it happened;
-6. send the whole reply; log the request once, as an ``http.request`` event.
+6. send the whole reply; log the request once, as an ``http.request`` event, and tell the app's
+   observers (`RequestObserver`: what metrics count) what the log line says.
 
 A refused request changes nothing. Every answer, refusals included, goes through the front
 door's `Dialect`, in one code path, so both APIs refuse alike.
@@ -20,13 +22,14 @@ door's `Dialect`, in one code path, so both APIs refuse alike.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable, Mapping
-from typing import final
+from typing import Final, final
 
 import structlog
 import trio
-from attrs import define, frozen
+from attrs import define, field, frozen
 
 from .._core import AuthenticationError, QmuxError
 from ._decoding import decode_body, decode_query
@@ -36,9 +39,29 @@ from ._messages import HttpError, Receive, Reply, Request, Scope, Send, header
 from ._routing import Route, find_route
 from ._view import ServiceView
 
-__all__ = ["FrontDoor", "HttpApp"]
+__all__ = ["Answered", "FrontDoor", "HttpApp", "RequestObserver"]
 
 _log = structlog.get_logger("qmux.http")
+#: the in-flight count a route that is not `Route.bounded` runs under: none
+_UNBOUNDED: Final = contextlib.nullcontext()
+
+
+@frozen
+class Answered:
+    """One request, answered: what its ``http.request`` log line says, for the app's observers."""
+
+    #: the front door's dialect name (``native``, ``ibm``, ...)
+    api: str
+    #: the route's operation id; ``None`` for a path that is no route
+    route: str | None
+    status: int
+    #: who asked; ``None`` before authentication or on a public route
+    tenant: str | None
+    seconds: float
+
+
+#: told of every request once it is answered; called inline, so it must be cheap and must not raise
+RequestObserver = Callable[[Answered], None]
 
 
 def _every_path(path: str) -> bool:
@@ -69,6 +92,8 @@ class HttpApp:
     doors: tuple[FrontDoor, ...]
     view: ServiceView
     in_flight: InFlight
+    #: told of every answered request (`observe` adds one); shared with the apps `mount` makes
+    observers: list[RequestObserver] = field(factory=list)
 
     @classmethod
     def serving(cls, door: FrontDoor, view: ServiceView) -> HttpApp:
@@ -78,9 +103,14 @@ class HttpApp:
     def mount(self, door: FrontDoor) -> HttpApp:
         """This app with `door` in front: `door` answers the paths it owns, this app's doors the rest.
 
-        The two share the view (tenancy, shutdown) and the in-flight limit: one server, one bound.
+        The two share the view (tenancy, shutdown), the in-flight limit and the observers: one
+        server, one bound, one count.
         """
-        return HttpApp((door, *self.doors), self.view, self.in_flight)
+        return HttpApp((door, *self.doors), self.view, self.in_flight, self.observers)
+
+    def observe(self, observer: RequestObserver) -> None:
+        """Tell `observer` of every request this app (and any app mounted over it) answers."""
+        self.observers.append(observer)
 
     @property
     def routes(self) -> tuple[Route, ...]:
@@ -107,18 +137,24 @@ class HttpApp:
         trace_id = secrets.token_hex(8) if door.dialect.trace_header is not None else None
         route, tenant, reply = await self._answer(door, scope, receive)
         await _send(send, scope, door, reply, tenant, trace_id)
+        seconds = trio.current_time() - started
+        operation = route.operation_id if route else None
         log = _log.debug if route is not None and route.quiet and reply.status < 300 else _log.info
         log(
             "http.request",
             api=door.dialect.name,
             method=scope["method"],
             path=scope["path"],
-            route=route.operation_id if route else None,
+            route=operation,
             status=reply.status,
             tenant=tenant,
-            duration_ms=round((trio.current_time() - started) * 1000, 3),
+            duration_ms=round(seconds * 1000, 3),
             **({"trace_id": trace_id} if trace_id is not None else {}),
         )
+        if self.observers:
+            answered = Answered(door.dialect.name, operation, reply.status, tenant, seconds)
+            for observer in self.observers:
+                observer(answered)
 
     def _door(self, path: str) -> FrontDoor:
         for door in self.doors[:-1]:
@@ -133,7 +169,7 @@ class HttpApp:
         try:
             route, params = find_route(door.routes, scope["method"], scope["path"], unknown=door.dialect.unknown_route)
             tenant = _authenticate(door, route, scope)
-            with self.in_flight:
+            with self.in_flight if route.bounded else _UNBOUNDED:
                 request = await self._read(door.dialect, route, params, tenant, scope, receive)
                 reply = await route.handler(door.handlers, request)
         except HttpError as refusal:

@@ -17,10 +17,12 @@ from attrs import field, frozen
 from .._core import InvalidInputError, NotFoundError
 from ._messages import HttpError, Reply, Request
 
-__all__ = ["RAW_JSON", "Handler", "Route", "find_route"]
+__all__ = ["RAW_JSON", "RAW_TEXT", "Handler", "Route", "find_route"]
 
 #: a reply type meaning "any JSON" (job results in the wire encoding, this API's own description)
 RAW_JSON: Final = object()
+#: a reply type meaning plain text (Prometheus's exposition format)
+RAW_TEXT: Final = object()
 
 #: a handler is called with its front door's handler object (`FrontDoor.handlers`) and the request
 Handler = Callable[[Any, Request], Awaitable[Reply]]
@@ -47,6 +49,8 @@ class Route:
     public: bool = False
     #: polled many times a second by its clients: a success is logged at debug level, not info
     quiet: bool = False
+    #: counted against the server's in-flight limit; a cheap probe that must answer under load is not
+    bounded: bool = True
     description: str = ""
     pattern: re.Pattern[str] = field(init=False, repr=False)
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from typing import final
+from typing import Final, final
 
 from attrs import field, frozen
 
 from .._core import InvalidInputError, matches
 
-__all__ = ["Tenant", "TokenAuth", "check_token", "token_digest"]
+__all__ = ["TOKEN_SHA256", "Tenant", "TokenAuth", "check_token", "token_digest"]
 
 _NAME = matches(
     re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"),
@@ -29,6 +29,8 @@ _NAME = matches(
 _DIGEST = matches(
     re.compile(r"[0-9a-f]{64}"), "64 lowercase hex characters: the SHA-256 of the token", show_value=False
 )
+#: the rule of a token's digest wherever a config file holds one (a tenant's, the metrics token)
+TOKEN_SHA256: Final = _DIGEST
 _MIN_TOKEN = 8
 
 

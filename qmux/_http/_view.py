@@ -8,6 +8,7 @@ share (open a session, place and submit a job) are written once:
   an id that never existed, so ids cannot even be probed.
 - From `begin_shutdown` on, new sessions and jobs are refused with 503 and every request held in
   a `long_poll` is answered at once; reads still work.
+- Each session and job it takes is told to its observers (`WorkObserver`: what metrics follow).
 
 It re-implements no session rule: each step is a call to the same public core API an in-process
 user calls, and every rule and error comes from the core.
@@ -15,13 +16,13 @@ user calls, and every rule and error comes from the core.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, final
+from typing import Any, Literal, final
 
 import structlog
 import trio
-from attrs import define, field
+from attrs import define, field, frozen
 
 from .._core import (
     InvalidInputError,
@@ -34,9 +35,23 @@ from .._core import (
 )
 from ._limits import HttpLimits
 
-__all__ = ["ServiceView"]
+__all__ = ["ServiceView", "Taken", "WorkObserver"]
 
 _log = structlog.get_logger("qmux.http")
+
+
+@frozen
+class Taken:
+    """A session or a job the server took on: a new session opened, or a job accepted."""
+
+    kind: Literal["session", "job"]
+    id: str
+    backend: str
+    tenant: str
+
+
+#: told of every session and job a front door takes on; called inline: cheap, and must not raise
+WorkObserver = Callable[[Taken], None]
 
 
 @final
@@ -46,6 +61,8 @@ class ServiceView:
 
     service: Service
     limits: HttpLimits
+    #: told of each session and job taken on, by either front door
+    observers: list[WorkObserver] = field(factory=list, init=False)
     _stopping: bool = field(default=False, init=False)
     _long_polls: set[trio.CancelScope] = field(factory=set, init=False)
 
@@ -126,6 +143,7 @@ class ServiceView:
         )
         await port.wait_durable()
         _log.info("http.session_opened", session_id=port.session_id, tenant=tenant, backend=backend)
+        self._took(Taken("session", port.session_id, backend, tenant))
         return await port.details(), True
 
     async def job_target(self, tenant: str, *, session_id: str | None, backend: str | None) -> Session | str:
@@ -153,8 +171,15 @@ class ServiceView:
     ) -> Job:
         """Submit a job to `target` (from `job_target`); a session's jobs are its owner's."""
         if isinstance(target, Session):
-            return await target.run(program_id, inputs, options=options)
-        return Job(await self.service.submit_job(target, program_id, inputs, options, owner=tenant))
+            job = await target.run(program_id, inputs, options=options)
+        else:
+            job = Job(await self.service.submit_job(target, program_id, inputs, options, owner=tenant))
+        self._took(Taken("job", job.job_id, job.backend_name, tenant))
+        return job
+
+    def _took(self, taken: Taken) -> None:
+        for observer in self.observers:
+            observer(taken)
 
     def pending_jobs(self) -> dict[str, int]:
         """Each backend's queue depth."""

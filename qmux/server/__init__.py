@@ -6,7 +6,9 @@ server). Clients reach it with ``qmux.connect(url, token=...)``, which gives the
 Python API as ``qmux.open_service()``. Needs the ``server`` extra: ``pip install 'qmux[server]'``.
 
 Routes, their bodies and answers are described at ``GET /openapi.json``; the JSON encoding of
-job inputs and results is documented in `qmux._wire`.
+job inputs and results is documented in `qmux._wire`. For operators: ``GET /livez`` and
+``GET /readyz`` (health, no token) and ``GET /metrics`` (Prometheus, when ``[server] metrics``
+turns it on), in ``_operators``, ``_health`` and ``_metrics``.
 """
 
 from __future__ import annotations

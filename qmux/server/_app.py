@@ -4,7 +4,8 @@ Every request goes through `qmux._http.HttpApp`'s steps (route, authenticate, ad
 limits, decode, handle, encode, log). What is the native API's own: its routes
 (``_routes``), its handlers (``_api``), a strict dialect (a body or query parameter a route does
 not take is refused: qmux's clients send none, so one is a mistake worth saying), and the
-``Qmux-Pending-Jobs`` header on every authenticated answer.
+``Qmux-Pending-Jobs`` header on every authenticated answer. In front of it, the operators' door
+(``_operators``): health probes, and Prometheus metrics when ``[server] metrics`` turns them on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from .._core import Service
 from .._http import Dialect, FrontDoor, HttpApp, ServiceView, Tenant, TokenAuth
 from ._api import Api
 from ._config import ServerSettings
+from ._health import Health
+from ._journal import WatchedJournal
+from ._metrics import Metrics
+from ._operators import Operators, operators_door
 from ._routes import ROUTES
 
 __all__ = ["NATIVE", "QmuxApp", "create_app", "native_door"]
@@ -44,7 +49,38 @@ def native_door(view: ServiceView, tenants: Iterable[Tenant]) -> FrontDoor:
     )
 
 
-def create_app(service: Service, tenants: Iterable[Tenant], settings: ServerSettings | None = None) -> HttpApp:
-    """The HTTP API over `service`, for `tenants`. Serve it with hypercorn, or test it in memory."""
-    view = ServiceView(service, settings or ServerSettings())
-    return HttpApp.serving(native_door(view, tenants), view)
+def create_app(
+    service: Service,
+    tenants: Iterable[Tenant],
+    settings: ServerSettings | None = None,
+    *,
+    journal: WatchedJournal | None = None,
+) -> HttpApp:
+    """The HTTP API over `service`, for `tenants`. Serve it with hypercorn, or test it in memory.
+
+    `journal`: the store `service` writes to, watched, so that ``/readyz`` checks it and the
+    metrics follow the work it recovered (`qmux.server.serve` passes it); none: no journal check.
+    """
+    settings = settings or ServerSettings()
+    tenants = tuple(tenants)
+    view = ServiceView(service, settings)
+    native = native_door(view, tenants)
+    metrics: Metrics | None = None
+    if settings.metrics != "off":
+        metrics = Metrics.of(
+            service, tenant_label=settings.metrics_tenant_label, limit=max(2 * service.settings.retain_finished, 1000)
+        )
+        if journal is not None:
+            metrics.follow(journal.recovered)
+        view.observers.append(metrics.took)
+    operators = operators_door(
+        Operators(Health(view, journal), metrics),
+        mode=settings.metrics,
+        token_sha256=settings.metrics_token_sha256,
+        tenants=tenants,
+        answer_headers=native.answer_headers,
+    )
+    app = HttpApp.serving(native, view).mount(operators)
+    if metrics is not None:
+        app.observe(metrics.answered)
+    return app

@@ -10,6 +10,9 @@
     long_poll = "30s"             # longest a GET /jobs/{id}/results?wait= is held
     max_in_flight = 10000         # requests handled at once; past it, 503 with Retry-After
     max_blob_bytes = 268435456    # largest decompressed array or circuit in a job's params
+    metrics = "off"               # GET /metrics: "off" (404), "token" (Bearer <metrics token>) or "public"
+    metrics_token_sha256 = "<hex>"  # sha256 of the token GET /metrics wants when metrics = "token"
+    metrics_tenant_label = false  # label job, session and request metrics by tenant (a series each)
 
     [service]                     # qmux.ServiceSettings; every key optional, defaults shown
     idle_open_timeout = "30m"     # a session given no job this long after opening closes (S19)
@@ -44,6 +47,7 @@ reported at once, in one `InvalidInputError` naming the file, the table and the 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,17 +56,24 @@ from attrs import field, frozen, validators
 from .._config import TableError, read_toml, register_table, structure
 from .._core import (
     Backend,
+    InvalidInputError,
     ServiceSettings,
     at_least_one,
+    flag,
+    matches,
     non_empty_text,
     positive_int,
     positive_seconds,
     tcp_port,
 )
+from .._http import TOKEN_SHA256
 from ..backends._config import structure_backends
 from ._auth import Tenant, check_token, token_digest
 
-__all__ = ["ServerConfig", "ServerSettings", "config_from_mapping", "load_config"]
+__all__ = ["METRICS_MODES", "ServerConfig", "ServerSettings", "config_from_mapping", "load_config"]
+
+#: who may read GET /metrics: nobody (404), the holder of the metrics token, anyone
+METRICS_MODES = ("off", "token", "public")
 
 
 @frozen
@@ -83,6 +94,21 @@ class ServerSettings:
     max_in_flight: int = field(default=10_000, validator=positive_int)
     #: largest decompressed array or circuit in a job's inputs
     max_blob_bytes: int = field(default=256 * 1024 * 1024, validator=positive_int)
+    #: who may read GET /metrics: "off" (it answers 404), "token" (Bearer <the metrics token>) or "public"
+    metrics: str = field(
+        default="off", validator=matches(re.compile("|".join(METRICS_MODES)), '"off", "token" or "public"')
+    )
+    #: the SHA-256 of the token GET /metrics wants when metrics = "token" (not a tenant's: it sees every tenant)
+    metrics_token_sha256: str | None = field(default=None, validator=validators.optional(TOKEN_SHA256), repr=False)
+    #: label the job, session and request metrics by tenant: one series per tenant, so only for a few
+    metrics_tenant_label: bool = field(default=False, validator=flag)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.metrics == "token") != (self.metrics_token_sha256 is not None):
+            raise InvalidInputError(
+                'metrics = "token" and metrics_token_sha256 go together: give both (the token\'s SHA-256: '
+                'printf %s "$TOKEN" | sha256sum), or neither'
+            )
 
     @property
     def url(self) -> str:

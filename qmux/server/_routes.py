@@ -10,6 +10,7 @@ import msgspec
 from .._http import RAW_JSON, BackendStatus, Reply, Request, Route, SessionDocument, handlers, openapi_document
 from .._version import __version__
 from ._api import PENDING_JOBS_HEADER, Api
+from ._operators import OPS_ROUTES
 from ._schemas import (
     BackendList,
     CreateSession,
@@ -26,8 +27,8 @@ __all__ = ["ROUTES", "openapi_bytes"]
 _ID_ROUTE_ERRORS = (404,)
 _DESCRIPTION: Final = (
     "A session multiplexer for scarce backends, modelled on IBM Quantum's Runtime API. Every request "
-    "but this document's carries `Authorization: Bearer <token>`; a tenant sees only its own sessions "
-    "and jobs (another tenant's id answers 404)."
+    "but this document's and the health probes' carries `Authorization: Bearer <token>`; a tenant sees only "
+    "its own sessions and jobs (another tenant's id answers 404). `/metrics` takes the metrics token."
 )
 
 
@@ -162,9 +163,9 @@ ROUTES: Final[tuple[Route, ...]] = (
 
 @functools.cache
 def openapi_bytes() -> bytes:
-    """``/openapi.json``, encoded once."""
+    """``/openapi.json``, encoded once: the native API's routes and the operators' (``_operators``)."""
     document = openapi_document(
-        ROUTES,
+        ROUTES + OPS_ROUTES,
         title="qmux",
         version=__version__,
         description=_DESCRIPTION,

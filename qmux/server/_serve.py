@@ -28,6 +28,7 @@ from .._open import open_service
 from ._app import QmuxApp, create_app
 from ._auth import Tenant
 from ._config import ServerConfig, load_config
+from ._journal import watched_journal
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIFramework
@@ -79,8 +80,9 @@ async def _serve(
     settings = config.server
     grace = config.service.shutdown_grace
     backends = list(config.backends) if config.backends is not None else None
-    async with open_service(backends, settings=config.service, journal=settings.journal) as service:
-        app = create_app(service, config.tenants, settings)
+    journal = watched_journal(settings.journal)  # watched: /readyz checks it, metrics follow what it recovers
+    async with open_service(backends, settings=config.service, journal=journal) as service:
+        app = create_app(service, config.tenants, settings, journal=journal)
         asgi: object = app
         if ibm_compat:
             from ..ibm import mount_ibm

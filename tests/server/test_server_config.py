@@ -40,8 +40,10 @@ from qmux.server import (
     token_digest,
 )
 from qmux.server._auth import TokenAuth
+from qmux.server._journal import watched_journal
 
 from ..system import test_serve_config as on_a_real_socket
+from . import test_metrics
 
 Clock = trio.testing.MockClock
 BASE_URL = "http://qmux.test"
@@ -114,8 +116,9 @@ def config(text: str, backends: str = "[backends.q]\njob_seconds = 10\n") -> Ser
 async def served(config: ServerConfig) -> AsyncIterator[tuple[qmux.Service, QmuxApp]]:
     """What ``qmux serve`` runs for `config`, wired as `qmux.server.serve` wires it, without a socket."""
     backends = list(config.backends) if config.backends is not None else None
-    async with qmux.open_service(backends, settings=config.service, journal=config.server.journal) as service:
-        yield service, create_app(service, config.tenants, config.server)
+    journal = watched_journal(config.server.journal)
+    async with qmux.open_service(backends, settings=config.service, journal=journal) as service:
+        yield service, create_app(service, config.tenants, config.server, journal=journal)
 
 
 def client(app: QmuxApp, token: str = ALICE) -> httpx.AsyncClient:
@@ -305,6 +308,9 @@ KEY_TESTS: dict[str, dict[str, Any]] = {
         "long_poll": test_long_poll_caps_how_long_a_results_request_is_held,
         "max_in_flight": test_max_in_flight_answers_503_past_it,
         "max_blob_bytes": test_max_blob_bytes_bounds_a_decompressed_array,
+        "metrics": test_metrics.test_metrics_mode_decides_who_may_read_them,
+        "metrics_token_sha256": test_metrics.test_metrics_mode_decides_who_may_read_them,
+        "metrics_tenant_label": test_metrics.test_tenant_label_splits_series_by_tenant_only_when_configured,
     },
     "service": {
         "idle_open_timeout": test_idle_open_timeout_closes_a_session_given_no_job,
