@@ -11,7 +11,7 @@ must not answer before a row is durable (a job's submitter, SPEC J4's "accepted"
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, final
+from typing import TYPE_CHECKING, Final, Protocol, final
 
 import structlog
 import trio
@@ -73,6 +73,9 @@ class JournalStore(Protocol):
 
 
 _log = structlog.get_logger("qmux")
+#: after a refused batch, the writer waits this long before the next, doubling up to the last
+_FIRST_RETRY: Final = 0.5
+_LAST_RETRY: Final = 30.0
 
 
 @final
@@ -135,16 +138,29 @@ class Journal:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The writer task: one batch at a time, whatever accumulated while the last was written."""
         task_status.started()
+        backoff = _FIRST_RETRY
         while True:
             await self._pending.wait()
-            await self._write_batch()
+            if await self._write_batch():
+                backoff = _FIRST_RETRY
+            else:  # the store refuses writes: try again later, not in a tight loop
+                await trio.sleep(backoff)
+                backoff = min(backoff * 2, _LAST_RETRY)
 
-    async def _write_batch(self) -> None:
+    async def _write_batch(self) -> bool:
+        """Write what changed since the last batch; ``False`` if the store refused it.
+
+        What a refused batch held is not dropped: it goes back into the buffer, so that the
+        latest state of every session and job it held is written once the store takes writes
+        again (a job that finished during an outage is not left RUNNING in the journal). Its
+        ticket fails, so that no one is told something is durable that is not.
+        """
         self._pending = trio.Event()
         self._idle = trio.Event()
         posix = self._posix
-        sessions = [session.snapshot(posix) for session in self._sessions.values()]
-        jobs = [job.snapshot(posix) for job in self._jobs.values()]
+        session_sources, job_sources = self._sessions, self._jobs
+        sessions = [session.snapshot(posix) for session in session_sources.values()]
+        jobs = [job.snapshot(posix) for job in job_sources.values()]
         ticket = self._ticket
         self._sessions, self._jobs, self._ticket = {}, {}, Ticket()
         error: StorageError | None = None
@@ -162,7 +178,14 @@ class Journal:
             error.__cause__ = exc
             _log.error("journal.write_failed", error=str(error), sessions=len(sessions), jobs=len(jobs))
         ticket.settle(error)
+        if error is not None:
+            for key, session in session_sources.items():
+                self._sessions.setdefault(key, session)
+            for key, job in job_sources.items():
+                self._jobs.setdefault(key, job)
+            self._pending.set()
         self._idle.set()
+        return error is None
 
     async def flush(self) -> None:
         """Write whatever is buffered now (used on shutdown, after the last state changes)."""
