@@ -110,6 +110,8 @@ class Journal:
         self._jobs: dict[str, JobSource] = {}
         self._ticket = Ticket()
         self._pending = trio.Event()
+        #: set by every new change: after a refused batch, new waiters end the writer's backoff
+        self._fresh = trio.Event()
         self._limiter = trio.CapacityLimiter(1)
         self._idle = trio.Event()
         self._idle.set()
@@ -131,6 +133,7 @@ class Journal:
 
     def _buffered(self) -> Ticket:
         self._pending.set()
+        self._fresh.set()
         return self._ticket
 
     # -- writing ---------------------------------------------------------------------------------
@@ -143,8 +146,10 @@ class Journal:
             await self._pending.wait()
             if await self._write_batch():
                 backoff = _FIRST_RETRY
-            else:  # the store refuses writes: try again later, not in a tight loop
-                await trio.sleep(backoff)
+            else:  # the store refuses writes: try again later, or as soon as anyone new waits on it
+                self._fresh = trio.Event()
+                with trio.move_on_after(backoff):
+                    await self._fresh.wait()
                 backoff = min(backoff * 2, _LAST_RETRY)
 
     async def _write_batch(self) -> bool:
