@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any, Final, final
+from typing import Any, Final, TypeVar, final
 
 import structlog
 import trio
@@ -284,14 +284,16 @@ class Service:
         created_before: dt.datetime | None = None,
         limit: int | None = None,
         owner: str | None = None,
+        start_after: tuple[dt.datetime, str] | None = None,
     ) -> AsyncIterator[Session]:
         """The sessions the service remembers, open and closed, newest first (SPEC V1).
 
         `state` is one of ``open``, ``active``, ``inactive``, ``closed``; `created_after` and
         `created_before` are aware datetimes bounding when it was opened; `owner` (a front door's
-        tenant) limits it to that owner's.
+        tenant) limits it to that owner's. `start_after` is a page's end, ``(created, id)`` of the
+        last session it listed: the listing goes on strictly after it (a front door's cursor).
         """
-        check = ListingFilter.of(self._clock, created_after, created_before, limit)
+        check = ListingFilter.of(self._clock, created_after, created_before, limit, start_after)
         if state is not None and state not in SESSION_STATES:
             raise InvalidInputError(f"state={state!r} is not a session state; use one of {', '.join(SESSION_STATES)}")
         actors = [
@@ -302,8 +304,7 @@ class Service:
             and (owner is None or actor.owner == owner)
             and check.created(actor.machine.opened_at)
         ]
-        actors.sort(key=lambda actor: (actor.machine.opened_at, actor.session_id), reverse=True)
-        for actor in actors[: check.limit]:
+        for actor in check.page(actors, lambda actor: (actor.machine.opened_at, actor.session_id)):
             yield Session._from_port(self, actor)
 
     async def jobs(
@@ -317,9 +318,13 @@ class Service:
         tags: Iterable[str] = (),
         limit: int | None = None,
         owner: str | None = None,
+        start_after: tuple[dt.datetime, str] | None = None,
     ) -> AsyncIterator[Job]:
-        """The jobs the service remembers, newest first (SPEC V1); `tags`: only those with all of them (T1)."""
-        check = ListingFilter.of(self._clock, created_after, created_before, limit)
+        """The jobs the service remembers, newest first (SPEC V1); `tags`: only those with all of them (T1).
+
+        `start_after`: ``(created, id)`` of the last job of a page; the listing goes on after it.
+        """
+        check = ListingFilter.of(self._clock, created_after, created_before, limit, start_after)
         wanted = None if status is None else _job_status(status)
         required = set(check_tags(tags))
         records = [
@@ -332,8 +337,7 @@ class Service:
             and required.issubset(job.tags)
             and check.created(job.created_at)
         ]
-        records.sort(key=lambda job: (job.created_at, job.job_id), reverse=True)
-        for job in records[: check.limit]:
+        for job in check.page(records, lambda job: (job.created_at, job.job_id)):
             yield Job(job)
 
     def events(
@@ -465,28 +469,64 @@ class Service:
 SESSION_STATES: Final = tuple(state.value for state in SessionState)
 
 
+_T = TypeVar("_T")
+
+
 @frozen
 class ListingFilter:
-    """The time window and limit of a listing, checked once (SPEC V1)."""
+    """The time window, limit and starting point of a listing, checked once (SPEC V1).
 
+    A listing is ordered newest first by its items' *keys*: ``(created, id)`` with ``created``
+    the UTC datetime a user sees (to the microsecond). The key orders items created at the same
+    instant too (tests open many at one virtual instant), so a page that ends at a key and the
+    next one that starts strictly after it neither skip nor repeat an item.
+    """
+
+    clock: WallClock
     after: float
     before: float
     limit: int | None
+    start_after: tuple[dt.datetime, str] | None = None
 
     @classmethod
     def of(
-        cls, clock: WallClock, after: dt.datetime | None, before: dt.datetime | None, limit: int | None
+        cls,
+        clock: WallClock,
+        after: dt.datetime | None,
+        before: dt.datetime | None,
+        limit: int | None,
+        start_after: tuple[dt.datetime, str] | None = None,
     ) -> ListingFilter:
         if limit is not None:
             check_positive_int(limit, name="limit")
+        if start_after is not None and not (
+            isinstance(start_after, tuple)
+            and len(start_after) == 2
+            and isinstance(start_after[0], dt.datetime)
+            and start_after[0].tzinfo is not None
+            and isinstance(start_after[1], str)
+        ):
+            raise InvalidInputError(
+                f"start_after={start_after!r} must be (created, id): an aware datetime and an id, or None"
+            )
         return cls(
+            clock,
             _trio_bound(clock, after, "created_after", -math.inf),
             _trio_bound(clock, before, "created_before", math.inf),
             limit,
+            start_after,
         )
 
     def created(self, at: float) -> bool:
         return self.after <= at < self.before
+
+    def page(self, items: list[_T], key: Callable[[_T], tuple[float, str]]) -> list[_T]:
+        """`items` newest first by key, strictly after `start_after`, at most `limit` of them."""
+        keyed = [((self.clock.at(created), ident), item) for item in items for created, ident in (key(item),)]
+        if self.start_after is not None:
+            keyed = [entry for entry in keyed if entry[0] < self.start_after]
+        keyed.sort(key=lambda entry: entry[0], reverse=True)
+        return [item for _, item in keyed[: self.limit]]
 
 
 def _trio_bound(clock: WallClock, value: dt.datetime | None, name: str, default: float) -> float:
