@@ -14,8 +14,8 @@ the tenant's subscriber slot is free at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Final
+from collections.abc import Callable
+from typing import Final, final
 
 import msgspec
 from attrs import frozen
@@ -67,18 +67,40 @@ def encode_event(event: Event) -> bytes:
 
 def event_reply(feed: Feed, *, on_close: Callable[[], None] = lambda: None) -> Reply:
     """The 200 that streams `feed`; `on_close` runs once it has ended, however it ended."""
-    return Reply.streaming(200, _chunks(feed, on_close), headers=_HEADERS, keepalive=(KEEPALIVE_SECONDS, _KEEPALIVE))
+    return Reply.streaming(200, _Chunks(feed, on_close), headers=_HEADERS, keepalive=(KEEPALIVE_SECONDS, _KEEPALIVE))
 
 
-async def _chunks(feed: Feed, on_close: Callable[[], None]) -> AsyncIterator[bytes]:
-    subscription = feed.subscription
-    try:
-        yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
-        if feed.current is not None:
-            yield encode_event(feed.current)
-        async for event in subscription:
+@final
+class _Chunks:
+    """The body of one stream (an iterator object: closed even if never read, as for a HEAD)."""
+
+    def __init__(self, feed: Feed, on_close: Callable[[], None]) -> None:
+        self._feed = feed
+        self._on_close = on_close
+        self._started = False
+        self._closed = False
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        feed = self._feed
+        if not self._started:
+            self._started = True
+            head = f"retry: {RETRY_MILLISECONDS}\n\n".encode()
+            return head + encode_event(feed.current) if feed.current is not None else head
+        while not self._closed:
+            try:
+                event = await feed.subscription.__anext__()
+            except StopAsyncIteration:
+                await self.aclose()
+                break
             if not feed.stale(event):
-                yield encode_event(event)
-    finally:
-        subscription.close()
-        on_close()
+                return encode_event(event)
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._feed.subscription.close()
+            self._on_close()

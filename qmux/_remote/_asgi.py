@@ -12,7 +12,7 @@ it is how ``qmux.testing`` reaches a service over HTTP with no socket.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final, final
 
 import httpx
@@ -110,19 +110,30 @@ class _Call:
 
 @final
 class _Body(httpx.AsyncByteStream):
+    """The answer's body, chunk by chunk (an iterator object, not a generator: a reader may stop early)."""
+
     def __init__(self, call: _Call) -> None:
         self._call = call
+        self._done = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for message in self._call.messages:
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._done:
+            try:
+                message = await self._call.messages.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                self._done = True
+                if self._call.error is not None:
+                    raise httpx.ReadError(f"the app failed while answering: {self._call.error!r}") from None
+                break
             if message["type"] != "http.response.body":
                 continue
+            self._done = not message.get("more_body", False)
             if chunk := message.get("body", b""):
-                yield bytes(chunk)
-            if not message.get("more_body", False):
-                return
-        if self._call.error is not None:
-            raise httpx.ReadError(f"the app failed while answering: {self._call.error!r}")
+                return bytes(chunk)
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         self._call.hang_up()

@@ -3,12 +3,16 @@
 `SseParser` follows the WHATWG event-stream rules (fields, comments, multi-line data, ``id``
 kept across events). `RemoteEvents` is what ``session.events()``, ``job.events()`` and
 ``service.events()`` return through ``qmux.connect``: an async iterator, like the local one, fed
-by a reader task that starts at once (events from the moment of the call are the stream's, as in
-process). When the connection drops, the reader connects again with ``Last-Event-ID`` (the last
-event's id), so the server replays what it missed; it waits a capped, jittered backoff between
-tries and gives up after a few tries in a row with nothing read, raising `ServiceClosedError`
-from the iterator. When the server ends the stream (the session closed and its jobs ended, the job
-ended, the server shut down), the iterator ends.
+by a reader task that starts at once. The server listens from when the request reaches it, a
+moment after the call: ``async with service.events() as events:`` waits for that, so that what
+happens after the block begins is in the stream (a session's or a job's stream begins with its
+state, so its state is never missed either way).
+
+When the connection drops, the reader connects again with ``Last-Event-ID`` (the last event's
+id), so the server replays what it missed; it waits a capped, jittered backoff between tries and
+gives up after a few tries in a row with nothing read, raising `ServiceClosedError` from the
+iterator. When the server ends the stream (the session closed and its jobs ended, the job ended,
+the server shut down), the iterator ends.
 
 A reader is bounded: it reads ahead at most `AHEAD` events, then stops reading the connection
 (the server's buffer for it fills, and the hub tells it ``lagged``, as in process). An iterator
@@ -18,12 +22,13 @@ its subscription.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
 import weakref
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final, final
 
 import httpx
@@ -33,12 +38,14 @@ from attrs import define, field, frozen
 
 from .._core import Event, QmuxError, ServiceClosedError
 
-__all__ = ["AHEAD", "RemoteEvents", "SseMessage", "SseParser"]
+__all__ = ["AHEAD", "RemoteEvents", "SseMessage", "SseParser", "event_of", "lines_of"]
 
 _log = structlog.get_logger("qmux.remote")
 
 #: events a reader takes ahead of the iterator's consumer
 AHEAD: Final = 64
+#: the longest the end of a closed response may take to read
+_CLOSE_SECONDS: Final = 1.0
 _BACKOFF: Final = 0.25
 _MAX_BACKOFF: Final = 5.0
 
@@ -90,6 +97,26 @@ class SseParser:
         elif name == "retry" and value.isdigit():
             self.retry = int(value)
         return None
+
+
+@asynccontextmanager
+async def lines_of(response: httpx.Response) -> AsyncIterator[AsyncIterator[str]]:
+    """``response.aiter_lines()``, left cleanly however the reading stops.
+
+    httpx reads a body through a chain of async generators; one left suspended (a reader that
+    stops at an event, not at the end) is finalized by the garbage collector, which Trio warns
+    of. On the way out the response is closed, after which the chain ends at once: it is read
+    to that end (shielded and bounded), so that no generator is left behind.
+    """
+    lines = response.aiter_lines()
+    try:
+        yield lines
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_SECONDS):
+            await response.aclose()
+            with contextlib.suppress(Exception):
+                async for _ in lines:
+                    pass
 
 
 def event_of(message: SseMessage) -> Event:
@@ -145,6 +172,8 @@ class RemoteEvents:
         await trio.lowlevel.checkpoint()
 
     async def __aenter__(self) -> RemoteEvents:
+        """Wait until the server listens (or the stream has failed), so that what follows is in it."""
+        await self._reader.listening.wait()
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -169,6 +198,8 @@ class _Reader:
         self._tries, self._before, self._what = tries, before, what
         self._scope = trio.CancelScope()
         self.error: QmuxError | None = None
+        #: set once the server has answered the first connection (or the reader has ended)
+        self.listening = trio.Event()
 
     def stop(self) -> None:
         self._scope.cancel()
@@ -194,6 +225,7 @@ class _Reader:
             if not self._scope.cancel_called:  # stopped by its iterator: nobody is told anything
                 self.error = error
             self._send.close()
+            self.listening.set()
 
     async def _follow(self) -> None:
         parser = SseParser()
@@ -203,11 +235,12 @@ class _Reader:
             if parser.last_id is not None:
                 headers["last-event-id"] = parser.last_id
             try:
-                async with self._connect(headers) as response:
+                async with self._connect(headers) as response, lines_of(response) as lines:
                     if response.status_code != 200:
                         await response.aread()
                         raise self._refusal(response)
-                    async for line in response.aiter_lines():
+                    self.listening.set()
+                    async for line in lines:
                         failures = 0  # the server is there: a later drop starts the count again
                         message = parser.feed(line)
                         if message is not None:
