@@ -38,7 +38,7 @@ from ._documents import (
     session_document,
 )
 from ._limits import HttpLimits, InFlight, check_content_length, read_body
-from ._listing import Page, decode_cursor, encode_cursor, job_key, page_of, parse_instant, session_key
+from ._listing import Key, Page, decode_cursor, encode_cursor, job_key, page_of, parse_instant, session_key
 from ._messages import HttpError, Message, Receive, Reply, Request, Scope, Send, header
 from ._openapi import generic_errors, openapi_document
 from ._pipeline import FrontDoor, HttpApp
@@ -69,6 +69,7 @@ __all__ = [
     "IsoTime",
     "JobProgram",
     "JobState",
+    "Key",
     "Message",
     "Page",
     "Receive",

@@ -55,6 +55,7 @@ from ._schemas import (
     SubmitJob,
     TokenRequest,
     TokenResponse,
+    UpdateTags,
 )
 
 __all__ = ["IbmApi"]
@@ -152,7 +153,7 @@ class IbmApi:
             # not a 404: on this route the client reads 404 as "program not found"
             raise InvalidInputError(str(exc)) from exc
         inputs = _codec.decode_params(body.params, max_blob_bytes=self.view.limits.max_blob_bytes)
-        job = await self.view.submit(request.tenant, target, body.program_id, inputs, None)
+        job = await self.view.submit(request.tenant, target, body.program_id, inputs, None, body.tags)
         entry = JobEntry(
             request.tenant,
             job.session_id,
@@ -183,7 +184,6 @@ class IbmApi:
                 or (query.session_id is not None and entry.session_id != query.session_id)
                 or (query.backend is not None and entry.backend != query.backend)
                 or (query.program is not None and entry.program_id != query.program)
-                or not wanted_tags <= set(entry.tags)
                 or (after is not None and entry.created < after)
                 or (before is not None and entry.created > before)
             ):
@@ -192,6 +192,8 @@ class IbmApi:
                 job = await self.view.service.job(job_id)
             except JobNotFoundError:
                 continue  # the core has forgotten it
+            if not wanted_tags <= set(await job.tags()):  # the core's tags: PUT /jobs/{id}/tags changes them
+                continue
             if query.pending is not None and query.pending == JobStatus(await job.status()).is_final:
                 continue
             matching.append(job)
@@ -238,6 +240,24 @@ class IbmApi:
         await job.cancel()
         return Reply.empty()
 
+    async def job_metrics(self, request: Request) -> Reply:
+        """``job.metrics()`` (SPEC U1); ``usage`` also says what the client's ``job.usage()`` reads."""
+        job = await self.view.job(request.tenant, request.params["job_id"])
+        metrics = await job.metrics()
+        final = JobStatus(await job.status()).is_final
+        metrics["usage"] |= {
+            "qpu_charge_time_seconds": metrics["usage"]["quantum_seconds"],
+            "status": "complete" if final else "pending",
+        }
+        return Reply.json(200, metrics)
+
+    async def update_tags(self, request: Request) -> Reply:
+        """``job.update_tags(...)``: the job's tags are replaced (SPEC T1); the client reads them back."""
+        body: UpdateTags = request.body
+        job = await self.view.job(request.tenant, request.params["job_id"])
+        await job.update_tags(body.tags)
+        return Reply.empty()
+
     async def job_logs(self, request: Request) -> Reply:
         await self.view.job(request.tenant, request.params["job_id"])
         return Reply.text(200, "")  # simulated QPUs write no logs
@@ -259,7 +279,7 @@ class IbmApi:
             program=JobProgram(id=job.program_id),
             session_id=job.session_id,
             created=entry.created_iso if entry is not None else None,
-            tags=list(entry.tags) if entry is not None else [],
+            tags=await job.tags(),
         )
 
     async def _job_exists(self, job_id: str) -> bool:

@@ -17,7 +17,9 @@ from ._schemas import (
     TokenRequest,
     TokenResponse,
     UpdateSession,
+    UpdateTags,
 )
+from ._workloads import WORKLOADS_PATH, WorkloadList, WorkloadsQuery, list_workloads
 
 __all__ = ["API_PREFIX", "IAM_PATH", "ROUTES", "owns"]
 
@@ -166,4 +168,32 @@ ROUTES: Final[tuple[Route, ...]] = (
         errors=(404, 409),
     ),
     Route("GET", _api("/jobs/{job_id}/logs"), "ibm_job_logs", "A job's logs (none)", IbmApi.job_logs, ok={200: None}),
+    Route(
+        "GET",
+        _api("/jobs/{job_id}/metrics"),
+        "ibm_job_metrics",
+        "A job's metrics: timestamps and usage (SPEC U1)",
+        IbmApi.job_metrics,
+        ok={200: None},
+        errors=(404,),
+    ),
+    Route(
+        "PUT",
+        _api("/jobs/{job_id}/tags"),
+        "ibm_update_job_tags",
+        "Replace a job's tags (SPEC T1)",
+        IbmApi.update_tags,
+        ok={204: None},
+        errors=(404, 422),
+        body=UpdateTags,
+    ),
+    Route(
+        "GET",
+        _api(WORKLOADS_PATH),
+        "ibm_list_workloads",
+        "The tenant's sessions, batches and job-mode jobs, newest first (SPEC V1)",
+        list_workloads,
+        ok={200: WorkloadList},
+        query=WorkloadsQuery,
+    ),
 )

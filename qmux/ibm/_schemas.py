@@ -32,6 +32,7 @@ __all__ = [
     "TokenRequest",
     "TokenResponse",
     "UpdateSession",
+    "UpdateTags",
 ]
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -197,3 +198,9 @@ class JobList(_Response):
     count: int
     limit: int
     offset: int
+
+
+class UpdateTags(_Request):
+    """``PUT /jobs/{id}/tags``: ``job.update_tags(...)`` replaces the job's tags (SPEC T1)."""
+
+    tags: list[str]

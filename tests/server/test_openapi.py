@@ -160,8 +160,23 @@ async def test_every_answer_of_a_full_workload_is_described_by_the_document(auto
             lone = (await alice.post("/jobs", json={"program_id": "p", "backend": "sim", "params": job(5)})).json()
             await alice.post(f"/jobs/{lone['id']}/cancel")
             await alice.get(f"/jobs/{lone['id']}/results")
+            listed = (await alice.get("/sessions", params={"limit": 1})).json()
+            await alice.get("/sessions", params={"cursor": listed["next"] or "", "state": "closed"})
+            await alice.get("/sessions", params={"state": "sleeping"})
+            await alice.get("/jobs", params=[("tags", "a"), ("tags", "b"), ("status", "DONE")])
+            await alice.get("/jobs", params={"cursor": "?"})
+            await alice.get("/usage", params={"since": "2026-01-01T00:00:00+00:00"})
+            await alice.get("/backends/q/queue")
+            await alice.get(f"/jobs/{root['id']}/queue")
+            await alice.put(f"/jobs/{root['id']}/tags", json={"tags": ["x"]})
+            await alice.put(f"/jobs/{root['id']}/tags", json={"tags": "x"})
+            await bob.put(f"/jobs/{root['id']}/tags", json={"tags": ["x"]})
+            await alice.get("/events", params={"job_id": root["id"]})  # ended: the stream ends at once
+            await alice.get("/events", params={"session_id": sid})  # closed, its jobs ended: it ends too
+            await alice.get("/events", params={"session_id": UNKNOWN_ID})
             await alice.get("/nowhere")
             await alice.put("/jobs")
+        assert any(r.headers.get("content-type", "").startswith("text/event-stream") for r in answers)
         statuses = {response.status_code for response in answers}
         assert statuses >= {200, 201, 202, 204, 400, 401, 404, 405, 409, 422}
         for response in answers:
