@@ -164,6 +164,27 @@ async def test_E1_a_jobs_stream_ends_with_its_end_and_a_finished_jobs_is_its_end
         assert again[0].data["reason"] == "backend_error"
 
 
+async def test_E1_service_events_follow_one_session_or_one_backend_from_now(
+    autojump_clock: Clock, service_factory: ServiceFactory
+) -> None:
+    async with service_factory([qpu("a"), qpu("b")]) as service:
+        session = qmux.Session(service=service, backend="a")
+        await session.status()
+        # ``async with``: over HTTP, the block begins once the server listens
+        async with service.events(session_id=session.session_id) as of_a, service.events(backend="b") as of_b:
+            await (await session.run("script", job(1))).result()
+            elsewhere = await service.backend("b").run("script", job(1))
+            await elsewhere.result()
+            await session.close()
+            kinds = [event.kind async for event in of_a]  # it ends with the session
+            on_b = await _collect(of_b, until={"job.done"})
+        assert kinds == ["job.queued", "session.active", "job.running", "job.done", "session.closed"], (
+            "from now: no state first, unlike session.events()"
+        )
+        assert on_b[-1].kind == "job.done" and {event.job_id for event in on_b} == {elsewhere.job_id}
+        assert {event.backend for event in on_b} == {"b"}
+
+
 async def test_E1_a_slow_reader_never_slows_a_session_and_is_told_what_it_missed(autojump_clock: Clock) -> None:
     settings = qmux.ServiceSettings(event_buffer=5)
     async with qmux.open_service([qpu("a", concurrency=50)], settings=settings) as service:

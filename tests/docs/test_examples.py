@@ -71,7 +71,7 @@ EXPECTED: dict[str, list[str]] = {
         "  job.done",
         "  session.closed",
         "jobs tagged agent-7: 3 ['DONE', 'DONE', 'DONE']",
-        "usage: jobs 3 seconds 0.9",
+        "usage: jobs 3 seconds ",
     ],
 }
 
