@@ -26,7 +26,7 @@ from pathlib import Path
 from ._common import Result
 from ._report import environment, render_markdown, render_table
 
-BENCHMARKS = ("route", "scale", "timers", "virtual", "http", "metrics", "primitives")
+BENCHMARKS = ("route", "scale", "timers", "virtual", "http", "metrics", "primitives", "events")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 #: a child that takes longer than this is stopped and reported as failed
 CHILD_TIMEOUT = 420.0

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
+
+import attrs
+import pytest
 
 import qmux
 
@@ -10,6 +14,7 @@ CONTRACT = {
     "open_service", "Service", "ServiceSettings", "Session", "Job", "JobStatus", "BackendHandle", "Backend",
     "BackendConfig", "JobRequest", "QmuxError", "InvalidInputError", "BackendNotFoundError",
     "BackendUnavailableError", "SessionClosedError", "JobFailedError", "JobCancelledError", "current_session",
+    "Event",
 }  # fmt: skip
 
 
@@ -30,3 +35,10 @@ def test_every_error_is_a_qmux_error_and_bad_input_is_a_value_error() -> None:
     assert all(issubclass(error, qmux.QmuxError) for error in errors)
     assert issubclass(qmux.InvalidInputError, ValueError)
     assert issubclass(qmux.BackendNotFoundError, LookupError)
+
+
+def test_an_event_is_a_frozen_value_with_the_fields_of_spec_E1() -> None:
+    event = qmux.Event("job.done", dt.datetime.now(dt.UTC), session_id="s", job_id="j", data={"program_id": "p"})
+    assert [field.name for field in attrs.fields(qmux.Event)][:5] == ["kind", "at", "session_id", "job_id", "data"]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        event.kind = "job.error"  # type: ignore[misc]

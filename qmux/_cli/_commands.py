@@ -255,8 +255,13 @@ async def _jobs(service: RemoteService, args: argparse.Namespace, out: Output) -
 
 
 async def _watch(service: RemoteService, args: argparse.Namespace, out: Output) -> None:
-    where = {name: getattr(args, name) for name in ("session_id", "backend") if getattr(args, name) is not None}
-    async for event in cast(Listing, service).events(**where):
+    """One session's events (its state first; ends once it has closed and its jobs ended), or all."""
+    if args.session_id is not None:
+        events = (await service.session(args.session_id)).events()
+    else:
+        backend = {"backend": args.backend} if args.backend is not None else {}
+        events = cast(Listing, service).events(**backend)
+    async for event in events:
         out.line(event_view(event))
 
 

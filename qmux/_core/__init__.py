@@ -44,6 +44,7 @@ from ._errors import (
     StorageError,
     TransientBackendError,
 )
+from ._events import EVENT_KINDS, Event, EventHub, Subscription
 from ._handles import BackendHandle, Batch, ServiceAPI, Session, SessionPort, current_session
 from ._ids import new_id
 from ._jobs import Job, JobPort, JobRecord, JobStatus
@@ -61,6 +62,7 @@ from ._validate import (
     check_options,
     check_positive_int,
     check_program_id,
+    check_tags,
     flag,
     identifier,
     matches,
@@ -73,6 +75,7 @@ from ._validate import (
 )
 
 __all__ = [
+    "EVENT_KINDS",
     "FAILURE_POLICIES",
     "MODES",
     "AuthenticationError",
@@ -86,6 +89,8 @@ __all__ = [
     "CapacityError",
     "ClosedReason",
     "ErrorSnapshot",
+    "Event",
+    "EventHub",
     "InvalidInputError",
     "Job",
     "JobCancelledError",
@@ -116,6 +121,7 @@ __all__ = [
     "SessionState",
     "SessionTerms",
     "StorageError",
+    "Subscription",
     "Ticket",
     "TransientBackendError",
     "WallClock",
@@ -126,6 +132,7 @@ __all__ = [
     "check_positive_int",
     "check_program_id",
     "check_session_request",
+    "check_tags",
     "current_session",
     "find_backend",
     "flag",

@@ -48,6 +48,15 @@ class Claimant(Protocol):
         ...
 
     @property
+    def queued(self) -> int:
+        """How many of its jobs wait to start."""
+        ...
+
+    def queue_index(self, job: JobRecord) -> int:
+        """How many of its own queued jobs start before `job`."""
+        ...
+
+    @property
     def max_time_deadline(self) -> float:
         """When its max_time runs out, in Trio time: no retry starts past it (R1)."""
         ...

@@ -8,7 +8,7 @@ users the same API as ``qmux.open_service()``.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any, Protocol, final
 
@@ -17,6 +17,7 @@ from attrs import define, field
 
 from ._backend import BackendConfig
 from ._errors import InvalidInputError
+from ._events import Event
 from ._jobs import Job, JobPort
 
 __all__ = ["BackendHandle", "Batch", "ServiceAPI", "Session", "SessionPort", "current_session"]
@@ -37,7 +38,10 @@ class SessionPort(Protocol):
     @property
     def backend_name(self) -> str: ...
 
-    async def submit(self, program_id: str, inputs: Any, options: dict[str, Any] | None = None) -> JobPort: ...
+    async def submit(
+        self, program_id: str, inputs: Any, options: dict[str, Any] | None = None, tags: Iterable[str] = ()
+    ) -> JobPort: ...
+    def subscribe(self) -> AsyncIterator[Event]: ...
     async def close(self) -> None: ...
     async def cancel(self) -> None: ...
     async def status(self) -> str: ...
@@ -62,8 +66,15 @@ class ServiceAPI(Protocol):
         max_jobs: int | None = None,
     ) -> SessionPort: ...
     async def submit_job(
-        self, backend: str, program_id: str, inputs: Any, options: dict[str, Any] | None = None
+        self,
+        backend: str,
+        program_id: str,
+        inputs: Any,
+        options: dict[str, Any] | None = None,
+        *,
+        tags: Iterable[str] = (),
     ) -> JobPort: ...
+    async def queue_info(self, backend: str) -> dict[str, int]: ...
     async def job(self, job_id: str) -> Job: ...
 
 
@@ -94,9 +105,16 @@ class BackendHandle:
     def num_qubits(self) -> int:
         return self.config.num_qubits
 
-    async def run(self, program_id: str, inputs: Any, *, options: dict[str, Any] | None = None) -> Job:
-        """Submit a job outside any session: job mode (SPEC P3)."""
-        return Job(await self.service.submit_job(self.name, program_id, inputs, options))
+    async def run(
+        self, program_id: str, inputs: Any, *, options: dict[str, Any] | None = None, tags: Iterable[str] = ()
+    ) -> Job:
+        """Submit a job outside any session: job mode (SPEC P3); `tags` label it (T1)."""
+        return Job(await self.service.submit_job(self.name, program_id, inputs, options, tags=tags))
+
+    async def queue_info(self) -> dict[str, int]:
+        """``{"priority": n, "normal": m}`` (SPEC Q1): jobs of active sessions and batches, and jobs in
+        the line."""
+        return await self.service.queue_info(self.name)
 
 
 class Session:
@@ -164,9 +182,23 @@ class Session:
     def service(self) -> ServiceAPI:
         return self._service
 
-    async def run(self, program_id: str, inputs: Any, *, options: dict[str, Any] | None = None) -> Job:
-        """Submit a job to this session; refused with `SessionClosedError` once it stopped accepting (S15)."""
-        return Job(await self._port.submit(program_id, inputs, options))
+    async def run(
+        self, program_id: str, inputs: Any, *, options: dict[str, Any] | None = None, tags: Iterable[str] = ()
+    ) -> Job:
+        """Submit a job to this session; refused with `SessionClosedError` once it stopped accepting (S15).
+
+        `tags` label the job (SPEC T1); ``service.jobs(tags=...)`` finds it by them.
+        """
+        return Job(await self._port.submit(program_id, inputs, options, tags))
+
+    def events(self) -> AsyncIterator[Event]:
+        """Its state now, then every change (with its reason), its jobs' transitions and warnings,
+        until it has closed and its jobs have ended (SPEC E1)."""
+        return self._port.subscribe()
+
+    async def usage(self) -> float:
+        """Seconds of use: ``details()["usage_time"]`` (SPEC U1, S18, B3)."""
+        return float((await self._port.details())["usage_time"])
 
     async def status(self) -> str:
         """Exactly one of the four strings of SPEC S17."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, final
 
 import trio
 from attrs import define, field
 
-from ._errors import JobCancelledError, JobError
+from ._errors import JobCancelledError, JobError, ServiceClosedError
+from ._events import Event, EventHub
 from ._snapshots import ErrorSnapshot, JobSnapshot
+from ._validate import check_tags
 
 if TYPE_CHECKING:
     from ._backend import JobRequest
@@ -40,6 +42,12 @@ class JobStatus(enum.Enum):
 
 
 _FINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED})
+_EVENT_OF_STATUS = {status: status.value.lower() for status in JobStatus}
+_ENDING_KINDS = frozenset({"job.done", "job.error", "job.cancelled"})
+
+
+def _job_ended(event: Event) -> bool:
+    return event.kind in _ENDING_KINDS
 
 
 @final
@@ -73,6 +81,12 @@ class JobRecord:
     attempts: int = 0
     #: turns its Trio times into the UTC timestamps `metrics()` reports
     clock: WallClock | None = None
+    #: labels its submitter gave it (SPEC T1)
+    tags: tuple[str, ...] = ()
+    #: where its transitions are published (SPEC E1); set when the service registers it
+    events: EventHub | None = None
+    #: how many jobs start before it on its backend (SPEC Q1); set by the service
+    position: Callable[[JobRecord], int | None] | None = None
     _done: trio.Event = field(factory=trio.Event)
 
     @property
@@ -92,6 +106,7 @@ class JobRecord:
         self.started_at = now
         if self.observer is not None:
             self.observer(self)
+        self.publish()
 
     def finish(self, status: JobStatus, now: float, *, value: object = None, error: JobError | None = None) -> bool:
         """Move to a terminal state and wake every waiter; ``False`` if it had already ended."""
@@ -104,7 +119,28 @@ class JobRecord:
         self._done.set()
         if self.observer is not None:
             self.observer(self)
+        self.publish()
         return True
+
+    def publish(self) -> None:
+        """Tell the event hub of its status now (SPEC E1): ``job.queued``, ``job.running``, ..."""
+        events = self.events
+        if events is not None and events.wants(self.request.session_id, self.request.job_id):
+            events.publish(**self._event_fields())
+
+    def _event_fields(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"program_id": self.request.program_id}
+        if self.error is not None:
+            data["reason"] = self.error.reason
+            data["message"] = str(self.error)
+        return {
+            "kind": "job." + _EVENT_OF_STATUS[self.status],
+            "session_id": self.request.session_id,
+            "job_id": self.request.job_id,
+            "backend": self.backend_name,
+            "owner": self.owner,
+            "data": data,
+        }
 
     async def wait(self) -> None:
         await self._done.wait()
@@ -131,6 +167,7 @@ class JobRecord:
             error=error,
             owner=self.owner,
             attempts=self.attempts,
+            tags=self.tags,
         )
 
     # -- the JobPort protocol ------------------------------------------------------------------
@@ -150,6 +187,29 @@ class JobRecord:
 
     async def get_metrics(self) -> dict[str, Any]:
         return self.metrics(trio.current_time())
+
+    async def get_queue_position(self) -> int | None:
+        if self.status is not JobStatus.QUEUED or self.position is None:
+            return None
+        return self.position(self)
+
+    async def get_tags(self) -> tuple[str, ...]:
+        return self.tags
+
+    async def set_tags(self, tags: tuple[str, ...]) -> None:
+        self.tags = tags
+        if self.observer is not None:
+            self.observer(self)  # the journal keeps them (T1)
+
+    def subscribe(self, *, owner: str | None = None) -> AsyncIterator[Event]:
+        """Its events from now: its status first, then every transition until it ends (SPEC E1)."""
+        if self.events is None:
+            raise ServiceClosedError(f"job {self.job_id} is not in a running service: it has no events")
+        current = self.events.make(**{k: v for k, v in self._event_fields().items() if k != "owner"})
+        subscription = self.events.subscribe(job_id=self.job_id, owner=owner, first=[current], ends_with=_job_ended)
+        if self.status.is_final:
+            subscription.end()
+        return subscription
 
     def metrics(self, now: float) -> dict[str, Any]:
         """IBM's ``job.metrics()`` shape (SPEC U1): timestamps, usage, plus queue time and attempts."""
@@ -181,6 +241,10 @@ class JobPort(Protocol):
     async def get_result(self) -> Any: ...
     async def cancel(self) -> None: ...
     async def get_metrics(self) -> dict[str, Any]: ...
+    async def get_queue_position(self) -> int | None: ...
+    async def get_tags(self) -> tuple[str, ...]: ...
+    async def set_tags(self, tags: tuple[str, ...]) -> None: ...
+    def subscribe(self) -> AsyncIterator[Event]: ...
 
 
 @final
@@ -220,6 +284,24 @@ class Job:
     async def cancel(self) -> None:
         """Remove a queued job, or stop a running one (SPEC J2); harmless once it ended (S16)."""
         await self._port.cancel()
+
+    async def queue_position(self) -> int | None:
+        """How many jobs will start before it on its backend (0: it is next); ``None`` once it
+        runs or has ended (SPEC Q1)."""
+        return await self._port.get_queue_position()
+
+    async def tags(self) -> list[str]:
+        """Its labels (SPEC T1)."""
+        return list(await self._port.get_tags())
+
+    async def update_tags(self, tags: Iterable[str]) -> None:
+        """Replace its labels (SPEC T1); `service.jobs(tags=...)` filters on them."""
+        await self._port.set_tags(check_tags(tags))
+
+    def events(self) -> AsyncIterator[Event]:
+        """Its status now, then every transition until it ends (SPEC E1): ``job.queued``,
+        ``job.running``, then one of ``job.done``, ``job.error``, ``job.cancelled``."""
+        return self._port.subscribe()
 
     async def metrics(self) -> dict[str, Any]:
         """IBM's shape (SPEC U1): ``timestamps`` (created, running, finished), ``usage``

@@ -85,7 +85,7 @@ def job_from_snapshot(
         owner=snapshot.owner,
     )
     status = JobStatus(snapshot.status)
-    job.attempts = snapshot.attempts
+    job.attempts, job.tags = snapshot.attempts, tuple(snapshot.tags)
     if status.is_final:
         error: JobError | None = None
         if snapshot.error is not None:

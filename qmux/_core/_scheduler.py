@@ -105,6 +105,35 @@ class BackendScheduler:
             (self._priority if session in self._priority else self._line).remove(session)
         self._pump()
 
+    def jobs_ahead(self, job: JobRecord, session: Claimant | None) -> int | None:
+        """How many queued jobs will start before `job` (SPEC Q1); ``None`` if it is not queued here.
+
+        The holder's queue goes first, then the priority lane's batches, then the line in order;
+        within its own session, the jobs it received before it.
+        """
+        holder = self.holder
+        if session is not None and session is holder:
+            return session.queue_index(job)
+        ahead = holder.queued if holder is not None else 0
+        for lane in (self._priority, self._line):
+            for entry in lane:
+                if entry is job:
+                    return ahead
+                if isinstance(entry, JobRecord):
+                    ahead += 1
+                elif entry is session:
+                    return ahead + entry.queue_index(job)
+                else:
+                    ahead += entry.queued
+        return ahead if session is not None else None  # a session not in line yet: after everyone
+
+    def queue_info(self) -> dict[str, int]:
+        """Jobs of active sessions and batches (``priority``) and jobs in the line (``normal``), SPEC Q1."""
+        priority = (self.holder.queued if self.holder is not None else 0) + sum(
+            entry.queued for entry in self._priority
+        )
+        return {"priority": priority, "normal": self._queued - priority}
+
     def session_queued(self, count: int) -> None:
         """A session queued `count` jobs for this backend (they count in `pending_jobs`)."""
         self._queued += count

@@ -8,13 +8,17 @@ waiter is still woken (SPEC J4).
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any, final
+from typing import Any, Final, TypeVar, final
 
 import structlog
 import trio
+from attrs import frozen
 
 from ._backend import Backend, JobRequest
 from ._checks import BackendDirectory, SessionTerms, check_session_request
@@ -28,6 +32,7 @@ from ._errors import (
     SessionNotFoundError,
     StorageError,
 )
+from ._events import Event, EventHub
 from ._handles import BackendHandle, Session
 from ._ids import new_id
 from ._jobs import Job, JobRecord, JobStatus
@@ -36,14 +41,11 @@ from ._recovery import job_from_snapshot, machine_from_snapshot, terms_from_snap
 from ._retention import Retained
 from ._scheduler import BackendScheduler
 from ._session import SessionActor
+from ._session_state import SessionState
 from ._settings import ServiceSettings
 from ._snapshots import JobSnapshot, SessionSnapshot
 from ._time import WallClock
-from ._validate import (
-    check_id,
-    check_options,
-    check_program_id,
-)
+from ._validate import check_id, check_options, check_positive_int, check_program_id, check_tags
 
 __all__ = ["Service", "run_service"]
 
@@ -83,6 +85,10 @@ class Service(BackendDirectory):
         self._accepting = True
         self._all_ended = trio.Event()
         self._all_ended.set()
+        #: what happens, to whoever listens (SPEC E1)
+        self.events_hub = EventHub(
+            wall=clock.at, buffer=settings.event_buffer, max_per_owner=settings.max_subscribers_per_owner
+        )
         _log.info("service.started", backends=list(self._schedulers))
 
     # -- sessions ----------------------------------------------------------------------------
@@ -130,6 +136,7 @@ class Service(BackendDirectory):
         if self._journal is not None:
             actor.durable = self._journal.session_changed(actor)
         self._start(actor)
+        actor.announce()
         return actor
 
     def _new_actor(
@@ -147,6 +154,8 @@ class Service(BackendDirectory):
             on_ended=self._session_ended,
             on_change=self._journal.session_changed if self._journal else None,
             owner=owner,
+            events=self.events_hub,
+            warnings=(self.settings.ittl_warning, self.settings.max_time_warning),
         )
 
     def _start(self, actor: SessionActor) -> None:
@@ -195,10 +204,11 @@ class Service(BackendDirectory):
         inputs: Any,
         options: dict[str, Any] | None = None,
         *,
+        tags: Iterable[str] = (),
         owner: str | None = None,
     ) -> JobRecord:
         """Submit a job outside any session (job mode)."""
-        program_id, options = check_program_id(program_id), check_options(options)
+        program_id, options, checked_tags = check_program_id(program_id), check_options(options), check_tags(tags)
         if not self._accepting:
             raise ServiceClosedError("the service is shutting down and accepts no jobs")
         scheduler = self._schedulers.get(check_id(backend, name="backend"))
@@ -214,6 +224,7 @@ class Service(BackendDirectory):
             scheduler.cancel_job,
             owner=owner,
             clock=self._clock,
+            tags=checked_tags,
         )
         scheduler.submit(job)
         self._register_job(job)
@@ -235,9 +246,120 @@ class Service(BackendDirectory):
 
     def _register_job(self, job: JobRecord) -> None:
         self._jobs.add(job.job_id, job, job.owner)
+        job.events, job.position = self.events_hub, self._queue_position
         if self._journal is not None:
             job.observer = self._journal.job_changed
             job.durable = self._journal.job_changed(job)
+        job.publish()
+
+    def _queue_position(self, job: JobRecord) -> int | None:
+        scheduler = self._schedulers.get(job.backend_name)
+        session = self._live.get(job.session_id) if job.session_id is not None else None
+        return scheduler.jobs_ahead(job, session) if scheduler is not None else None
+
+    # -- seeing what runs (SPEC V1, E1, U1, Q1) -------------------------------------------------
+
+    async def sessions(
+        self,
+        *,
+        backend: str | None = None,
+        state: str | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        limit: int | None = None,
+        owner: str | None = None,
+        start_after: tuple[dt.datetime, str] | None = None,
+    ) -> AsyncIterator[Session]:
+        """The sessions the service remembers, open and closed, newest first (SPEC V1).
+
+        `state` is one of ``open``, ``active``, ``inactive``, ``closed``; `created_after` and
+        `created_before` are aware datetimes bounding when it was opened; `owner` (a front door's
+        tenant) limits it to that owner's. `start_after` is a page's end, ``(created, id)`` of the
+        last session it listed: the listing goes on strictly after it (a front door's cursor).
+        """
+        check = ListingFilter.of(self._clock, created_after, created_before, limit, start_after)
+        if state is not None and state not in SESSION_STATES:
+            raise InvalidInputError(f"state={state!r} is not a session state; use one of {', '.join(SESSION_STATES)}")
+        actors = [
+            actor
+            for actor in itertools.chain(self._live.values(), self._finished)
+            if (backend is None or actor.backend_name == backend)
+            and (state is None or actor.state.value == state)
+            and (owner is None or actor.owner == owner)
+            and check.created(actor.machine.opened_at)
+        ]
+        for actor in check.page(actors, lambda actor: (actor.machine.opened_at, actor.session_id)):
+            yield Session._from_port(self, actor)
+
+    async def jobs(
+        self,
+        *,
+        status: str | JobStatus | None = None,
+        session_id: str | None = None,
+        backend: str | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        tags: Iterable[str] = (),
+        limit: int | None = None,
+        owner: str | None = None,
+        start_after: tuple[dt.datetime, str] | None = None,
+    ) -> AsyncIterator[Job]:
+        """The jobs the service remembers, newest first (SPEC V1); `tags`: only those with all of them (T1).
+
+        `start_after`: ``(created, id)`` of the last job of a page; the listing goes on after it.
+        """
+        check = ListingFilter.of(self._clock, created_after, created_before, limit, start_after)
+        wanted = None if status is None else _job_status(status)
+        required = set(check_tags(tags))
+        records = [
+            job
+            for job in self._jobs
+            if (wanted is None or job.status is wanted)
+            and (session_id is None or job.session_id == session_id)
+            and (backend is None or job.backend_name == backend)
+            and (owner is None or job.owner == owner)
+            and required.issubset(job.tags)
+            and check.created(job.created_at)
+        ]
+        for job in check.page(records, lambda job: (job.created_at, job.job_id)):
+            yield Job(job)
+
+    def events(
+        self, *, session_id: str | None = None, backend: str | None = None, owner: str | None = None
+    ) -> AsyncIterator[Event]:
+        """Every event from now, of one session or one backend or all (SPEC E1); ends when the service stops."""
+        if session_id is not None:
+            check_id(session_id, name="session_id")
+        if backend is not None:
+            self.backend(backend)
+        subscription = self.events_hub.subscribe(session_id=session_id, backend=backend, owner=owner)
+        for actor in self._live.values():  # warnings are armed only while someone listens
+            if session_id is None or actor.session_id == session_id:
+                actor.watch_started()
+        return subscription
+
+    async def usage(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None, *, owner: str | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Per backend, the jobs that ran and their seconds on it, over a time window (SPEC U1)."""
+        window = ListingFilter.of(self._clock, since, until, None)
+        now = trio.current_time()
+        totals: dict[str, dict[str, float]] = {}
+        for job in self._jobs:
+            if job.started_at is None or (owner is not None and job.owner != owner):
+                continue
+            end = job.finished_at if job.finished_at is not None else now
+            if not window.created(end):
+                continue
+            entry = totals.setdefault(job.backend_name, {"jobs": 0, "quantum_seconds": 0.0})
+            entry["jobs"] += 1
+            entry["quantum_seconds"] += end - job.started_at
+        return totals
+
+    async def queue_info(self, backend: str) -> dict[str, int]:
+        """``{"priority": n, "normal": m}`` (SPEC Q1): jobs of active sessions and batches, jobs in the line."""
+        self.backend(backend)
+        return self._schedulers[backend].queue_info()
 
     # -- recovery ------------------------------------------------------------------------------
 
@@ -326,6 +448,85 @@ class Service(BackendDirectory):
     def _stop_schedulers(self) -> None:
         for scheduler in self._schedulers.values():
             scheduler.shut_down()
+
+
+SESSION_STATES: Final = tuple(state.value for state in SessionState)
+
+
+_T = TypeVar("_T")
+
+
+@frozen
+class ListingFilter:
+    """The time window, limit and starting point of a listing, checked once (SPEC V1).
+
+    A listing is ordered newest first by its items' *keys*: ``(created, id)`` with ``created``
+    the UTC datetime a user sees (to the microsecond). The key orders items created at the same
+    instant too (tests open many at one virtual instant), so a page that ends at a key and the
+    next one that starts strictly after it neither skip nor repeat an item.
+    """
+
+    clock: WallClock
+    after: float
+    before: float
+    limit: int | None
+    start_after: tuple[dt.datetime, str] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        clock: WallClock,
+        after: dt.datetime | None,
+        before: dt.datetime | None,
+        limit: int | None,
+        start_after: tuple[dt.datetime, str] | None = None,
+    ) -> ListingFilter:
+        if limit is not None:
+            check_positive_int(limit, name="limit")
+        if start_after is not None and not (
+            isinstance(start_after, tuple)
+            and len(start_after) == 2
+            and isinstance(start_after[0], dt.datetime)
+            and start_after[0].tzinfo is not None
+            and isinstance(start_after[1], str)
+        ):
+            raise InvalidInputError(
+                f"start_after={start_after!r} must be (created, id): an aware datetime and an id, or None"
+            )
+        return cls(
+            clock,
+            _trio_bound(clock, after, "created_after", -math.inf),
+            _trio_bound(clock, before, "created_before", math.inf),
+            limit,
+            start_after,
+        )
+
+    def created(self, at: float) -> bool:
+        return self.after <= at < self.before
+
+    def page(self, items: list[_T], key: Callable[[_T], tuple[float, str]]) -> list[_T]:
+        """`items` newest first by key, strictly after `start_after`, at most `limit` of them."""
+        keyed = [((self.clock.at(created), ident), item) for item in items for created, ident in (key(item),)]
+        if self.start_after is not None:
+            keyed = [entry for entry in keyed if entry[0] < self.start_after]
+        keyed.sort(key=lambda entry: entry[0], reverse=True)
+        return [item for _, item in keyed[: self.limit]]
+
+
+def _trio_bound(clock: WallClock, value: dt.datetime | None, name: str, default: float) -> float:
+    if value is None:
+        return default
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise InvalidInputError(f"{name}={value!r} must be an aware datetime (with a time zone), or None")
+    return clock.trio_at(value.timestamp())
+
+
+def _job_status(value: str | JobStatus) -> JobStatus:
+    try:
+        return value if isinstance(value, JobStatus) else JobStatus(value)
+    except ValueError:
+        allowed = ", ".join(status.value for status in JobStatus)
+        raise InvalidInputError(f"status={value!r} is not a job status; use one of {allowed}") from None
 
 
 def _is_finished(job: JobRecord) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, final
 
 import structlog
@@ -35,15 +35,18 @@ from ._errors import (
     JobError,
     JobFailedError,
     QmuxError,
+    ServiceClosedError,
     SessionClosedError,
     SessionCrashedError,
     StorageError,
 )
+from ._events import Event as StateEvent
+from ._events import EventHub
 from ._ids import new_id
 from ._jobs import JobRecord, JobStatus
 from ._session_state import Event, Intake, SessionMachine, SessionState, status_text
 from ._snapshots import SessionSnapshot
-from ._validate import check_options, check_program_id
+from ._validate import check_options, check_program_id, check_tags
 
 if TYPE_CHECKING:
     from ._journal import Ticket
@@ -65,6 +68,7 @@ class Submit:
     program_id: str
     inputs: Any
     options: dict[str, Any]
+    tags: tuple[str, ...] = ()
 
 
 @frozen
@@ -163,6 +167,8 @@ class SessionActor:
         on_ended: Callable[[SessionActor], None],
         on_change: Callable[[SessionActor], object] | None = None,
         owner: str | None = None,
+        events: EventHub | None = None,
+        warnings: tuple[float, float] = (0.0, 0.0),
     ) -> None:
         self.session_id = session_id
         self.backend_name = scheduler.name
@@ -182,6 +188,10 @@ class SessionActor:
         self._accepted = 0
         #: the job whose failure closed it (F1)
         self._failed_job_id: str | None = None
+        self._events = events
+        #: leads of the ITTL and max_time warnings (E1), and the deadlines already warned of
+        self._ittl_lead, self._max_time_lead = warnings
+        self._warned_ittl = self._warned_max_time = math.nan
         self._scheduler = scheduler
         self._clock = clock
         self._max_queued_jobs = max_queued_jobs
@@ -218,6 +228,16 @@ class SessionActor:
         return not self.terms.is_batch
 
     @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def queue_index(self, job: JobRecord) -> int:
+        try:
+            return self._queue.index(job)
+        except ValueError:
+            return 0
+
+    @property
     def max_time_deadline(self) -> float:
         """When its max_time runs out (Trio time; ``inf`` before it starts): retries stop there (R1)."""
         return self.machine.deadlines.max_time
@@ -228,11 +248,17 @@ class SessionActor:
 
     # -- the port: what handles call -------------------------------------------------------
 
-    async def submit(self, program_id: str, inputs: Any, options: dict[str, Any] | None = None) -> JobRecord:
+    async def submit(
+        self, program_id: str, inputs: Any, options: dict[str, Any] | None = None, tags: Iterable[str] = ()
+    ) -> JobRecord:
         """Queue a job; return once it is accepted and, with a journal, durable."""
-        program_id, checked_options = check_program_id(program_id), check_options(options)
+        program_id, checked_options, checked_tags = (
+            check_program_id(program_id),
+            check_options(options),
+            check_tags(tags),
+        )
         await self.wait_durable()
-        job = await self._call(Submit(program_id, inputs, checked_options))
+        job = await self._call(Submit(program_id, inputs, checked_options, checked_tags))
         assert isinstance(job, JobRecord)
         if job.durable is not None:
             try:
@@ -345,7 +371,7 @@ class SessionActor:
         if self.machine.is_closed and not self._running:
             scope.cancel()
         else:
-            deadline = self.machine.deadlines.earliest
+            deadline = self._wait_deadline()
             if deadline != scope.deadline:
                 scope.deadline = deadline
 
@@ -367,7 +393,7 @@ class SessionActor:
                         pass
                 if received is None:
                     burst = 0
-                    with trio.move_on_at(self.machine.deadlines.earliest) as self._waiting:
+                    with trio.move_on_at(self._wait_deadline()) as self._waiting:
                         received = await self._inbox.receive()
                     self._waiting = None
                 if received is None:
@@ -416,6 +442,8 @@ class SessionActor:
                 self._calls_waiting -= 1
             self._answer(message, reply)
         self._on_ended(self)
+        if self._events is not None:
+            self._events.end_session(self.session_id)  # its stream ends: closed, and its jobs ended (E1)
         self._log.debug("session.actor_ended")
 
     def _crash(self, exc: Exception) -> SessionCrashedError:
@@ -442,8 +470,8 @@ class SessionActor:
 
     def _handle(self, message: _Message) -> object:
         match message:
-            case Submit(program_id, inputs, options):
-                return self._on_submit(program_id, inputs, options)
+            case Submit(program_id, inputs, options, tags):
+                return self._on_submit(program_id, inputs, options, tags)
             case JobFinished(job):
                 self._on_job_finished(job)
             case Granted():
@@ -462,7 +490,9 @@ class SessionActor:
                 self._fire(Event.CANCEL)
         return None
 
-    def _on_submit(self, program_id: str, inputs: Any, options: dict[str, Any]) -> JobRecord:
+    def _on_submit(
+        self, program_id: str, inputs: Any, options: dict[str, Any], tags: tuple[str, ...] = ()
+    ) -> JobRecord:
         self._on_deadlines()
         if not self.machine.accepting_jobs:
             raise self._closed_error(self.machine.closed_reason or ClosedReason.CLOSED)
@@ -485,6 +515,7 @@ class SessionActor:
             self._cancel_job,
             owner=self.owner,
             clock=self._clock,
+            tags=tags,
         )
         self._queue.append(job)
         self._scheduler.session_queued(1)
@@ -541,7 +572,7 @@ class SessionActor:
         """Nothing queued or running any more: closed if draining (S12), ITTL if active (S8)."""
         before = self.machine.state
         if self.machine.out_of_work(now):
-            self._moved(before)
+            self._moved(before, Event.DRAINED)
         elif self.machine.state is SessionState.ACTIVE:
             self._on_deadlines()
         else:
@@ -595,19 +626,93 @@ class SessionActor:
     # -- the machine -------------------------------------------------------------------------
 
     def _on_deadlines(self) -> None:
-        """Act on every clock that has run out by now."""
+        """Act on every clock that has run out by now, and warn of those about to (E1)."""
+        now = trio.current_time()
         before = self.machine.state
-        if self.machine.tick(trio.current_time(), has_work=self._has_work):
-            self._moved(before)
+        moved = self.machine.tick(now, has_work=self._has_work)
+        if moved is not None:
+            self._moved(before, moved)
+        elif self._events is not None and self._events.watching(self.session_id):
+            self._warn(now)
 
     def _fire(self, event: Event) -> None:
         """Tell the machine of `event`, then do what its move asks of the actor."""
         before = self.machine.state
         if self.machine.fire(event, trio.current_time(), has_work=self._has_work):
-            self._moved(before)
+            self._moved(before, event)
 
-    def _moved(self, before: SessionState) -> None:
+    # -- events (SPEC E1) --------------------------------------------------------------------
+
+    def _wait_deadline(self) -> float:
+        """When the actor must wake: the machine's next clock, or a warning's, if anyone listens."""
+        deadline = self.machine.deadlines.earliest
+        if self._events is not None and self._events.watching(self.session_id):
+            deadline = min(deadline, *self._warning_times())
+        return deadline
+
+    def _warning_times(self) -> tuple[float, float]:
+        deadlines = self.machine.deadlines
+        ittl = deadlines.ittl - self._ittl_lead if self._ittl_lead and deadlines.ittl != self._warned_ittl else math.inf
+        max_time = math.inf
+        if self._max_time_lead and deadlines.max_time != self._warned_max_time:
+            max_time = deadlines.max_time - self._max_time_lead
+        return ittl, max_time
+
+    def _warn(self, now: float) -> None:
+        assert self._events is not None
+        ittl_at, max_time_at = self._warning_times()
+        deadlines = self.machine.deadlines
+        if now >= ittl_at and not math.isinf(deadlines.ittl):
+            self._warned_ittl = deadlines.ittl
+            self._publish("session.ittl_warning", {"seconds_left": max(0.0, deadlines.ittl - now)})
+        if now >= max_time_at and not math.isinf(deadlines.max_time):
+            self._warned_max_time = deadlines.max_time
+            self._publish("session.max_time_warning", {"seconds_left": max(0.0, deadlines.max_time - now)})
+
+    def _publish(self, kind: str, data: dict[str, Any]) -> None:
+        if self._events is not None:
+            self._events.publish(
+                kind, session_id=self.session_id, backend=self.backend_name, owner=self.owner, data=data
+            )
+
+    def _state_event_data(self, reason: str) -> dict[str, Any]:
+        return {"reason": reason, "accepting_jobs": self.machine.accepting_jobs}
+
+    def announce(self) -> None:
+        """Tell listeners the session opened (E1)."""
+        self._publish("session.open", self._state_event_data("opened"))
+
+    def watch_started(self) -> None:
+        """Someone began to listen: move the actor's wait to include warnings (E1)."""
+        if not self._ended:
+            self._rearm()
+
+    def subscribe(self, *, owner: str | None = None) -> AsyncIterator[StateEvent]:
+        """Its events from now (E1): its state first, then every change, until it has closed and
+        its jobs have ended."""
+        if self._events is None:
+            raise ServiceClosedError(f"session {self.session_id} is not in a running service: it has no events")
+        reason = self.machine.closed_reason.value if self.machine.closed_reason else "current"
+        current = self._events.make(
+            f"session.{self.machine.state.value}",
+            data=self._state_event_data(reason),
+            session_id=self.session_id,
+            backend=self.backend_name,
+        )
+        subscription = self._events.subscribe(session_id=self.session_id, owner=owner, first=[current])
+        if self._ended:
+            subscription.end()
+        else:
+            self.watch_started()
+        return subscription
+
+    # -- moves -------------------------------------------------------------------------------
+
+    def _moved(self, before: SessionState, why: Event) -> None:
         machine = self.machine
+        if self._events is not None and machine.state is not before:
+            reason = machine.closed_reason.value if machine.is_closed and machine.closed_reason else why.value
+            self._publish(f"session.{machine.state.value}", self._state_event_data(reason))
         if machine.is_closed:
             self._closed(machine.closed_at if machine.closed_at is not None else trio.current_time())
         elif machine.state is SessionState.INACTIVE and before is SessionState.ACTIVE:

@@ -274,13 +274,14 @@ class SessionMachine:
             self.deadlines.ittl = now + self.interactive_ttl
         return False
 
-    def tick(self, now: float, *, has_work: bool) -> bool:
-        """Act on every clock that has run out by `now`; ``True`` if that moved the session."""
-        moved = False
+    def tick(self, now: float, *, has_work: bool) -> Event | None:
+        """Act on every clock that has run out by `now`; the event that moved the session, if any."""
+        moved = None
         while (event := self.deadlines.expired(now)) is not None:
             if event is Event.ITTL_EXPIRED:
                 self.deadlines.ittl = math.inf
-            moved = self.fire(event, now, has_work=has_work) or moved
+            if self.fire(event, now, has_work=has_work):
+                moved = event
         return moved
 
     # -- what users read -------------------------------------------------------------------------

@@ -27,3 +27,11 @@ class ServiceSettings:
     max_open_sessions: int = field(default=1_000_000, validator=positive_int)
     #: finished jobs and sessions kept for lookup by id; the oldest go first
     retain_finished: int = field(default=100_000, validator=positive_int)
+    #: how long before an ITTL deactivation a ``session.ittl_warning`` event goes out (SPEC E1); 0: none
+    ittl_warning: float = field(default=5.0, validator=non_negative_seconds)
+    #: how long before max_time runs out a ``session.max_time_warning`` event goes out (SPEC E1); 0: none
+    max_time_warning: float = field(default=60.0, validator=non_negative_seconds)
+    #: events a subscriber may fall behind by; past it the oldest go and it gets one ``lagged`` event
+    event_buffer: int = field(default=1000, validator=positive_int)
+    #: event subscriptions open at once per owner (a tenant over HTTP)
+    max_subscribers_per_owner: int = field(default=100, validator=positive_int)

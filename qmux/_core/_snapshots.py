@@ -44,6 +44,7 @@ class JobSnapshot:
     error: ErrorSnapshot | None = None
     owner: str | None = None
     attempts: int = 0
+    tags: tuple[str, ...] = ()
 
 
 @frozen

@@ -26,6 +26,7 @@ __all__ = [
     "check_options",
     "check_positive_int",
     "check_program_id",
+    "check_tags",
     "flag",
     "identifier",
     "matches",
@@ -125,6 +126,24 @@ def check_id(value: object, *, name: str) -> str:
 
 def check_program_id(value: object) -> str:
     return check_id(value, name="program_id")
+
+
+MAX_TAGS = 32
+MAX_TAG_LENGTH = 128
+
+
+def check_tags(value: object) -> tuple[str, ...]:
+    """Job labels (SPEC T1): an iterable of at most 32 non-empty strings of at most 128 characters."""
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise InvalidInputError(f"tags={value!r} must be a list of strings")
+    tags = tuple(value)
+    if len(tags) > MAX_TAGS or not all(isinstance(t, str) and 0 < len(t) <= MAX_TAG_LENGTH for t in tags):
+        raise InvalidInputError(
+            f"tags={value!r} must be at most {MAX_TAGS} non-empty strings of at most {MAX_TAG_LENGTH} characters"
+        )
+    return tuple(dict.fromkeys(tags))  # in order, each once
 
 
 def check_options(value: object) -> dict[str, Any]:

@@ -11,7 +11,9 @@ their routes, schemas and error dialect; everything else is here, once:
 - `ServiceView` (``_view``): tenancy, the shutdown gate and long polls, over one service;
 - `Tenant`, `TokenAuth` (``_tenants``): tenants and their bearer tokens;
 - the documents (``_documents``) and operations (``_handlers``) both APIs serve alike;
-- `openapi_document` (``_openapi``): an API's description, generated from its route table.
+- `openapi_document` (``_openapi``): an API's description, generated from its route table;
+- `event_reply`, `Feed` (``_sse``): an event subscription as Server-Sent Events;
+- `page_of`, the cursor and the keys of a listing (``_listing``): listing in pages.
 
 Needs the ``server`` extra (msgspec).
 """
@@ -25,6 +27,7 @@ from ._documents import (
     BackendStatus,
     Device,
     DeviceStatus,
+    EventDocument,
     IsoTime,
     JobProgram,
     JobState,
@@ -35,14 +38,17 @@ from ._documents import (
     session_document,
 )
 from ._limits import HttpLimits, InFlight, check_content_length, read_body
+from ._listing import Key, Page, decode_cursor, encode_cursor, job_key, page_of, parse_instant, session_key
 from ._messages import HttpError, Message, Receive, Reply, Request, Scope, Send, header
 from ._openapi import generic_errors, openapi_document
 from ._pipeline import Answered, FrontDoor, HttpApp, RequestObserver
-from ._routing import RAW_JSON, RAW_TEXT, Handler, Route, find_route
+from ._routing import RAW_JSON, RAW_TEXT, EventStream, Handler, Route, find_route
+from ._sse import KEEPALIVE_SECONDS, Feed, encode_event, event_reply
 from ._tenants import TOKEN_SHA256, Tenant, TokenAuth, check_token, token_digest
 from ._view import ServiceView, Taken, WorkObserver
 
 __all__ = [
+    "KEEPALIVE_SECONDS",
     "RAW_JSON",
     "RAW_TEXT",
     "TOKEN_SHA256",
@@ -54,6 +60,9 @@ __all__ = [
     "ErrorBody",
     "ErrorCause",
     "ErrorDetail",
+    "EventDocument",
+    "EventStream",
+    "Feed",
     "FrontDoor",
     "Handler",
     "HttpApp",
@@ -63,7 +72,9 @@ __all__ = [
     "IsoTime",
     "JobProgram",
     "JobState",
+    "Key",
     "Message",
+    "Page",
     "Receive",
     "Reply",
     "Request",
@@ -82,14 +93,22 @@ __all__ = [
     "check_content_length",
     "check_token",
     "decode_body",
+    "decode_cursor",
     "decode_query",
+    "encode_cursor",
+    "encode_event",
+    "event_reply",
     "find_route",
     "generic_errors",
     "handlers",
     "header",
+    "job_key",
     "job_state",
     "openapi_document",
+    "page_of",
+    "parse_instant",
     "read_body",
     "session_document",
+    "session_key",
     "token_digest",
 ]

@@ -14,13 +14,14 @@ from typing import Annotated, Any, Literal, Self
 import msgspec
 
 from .. import _wire
-from .._core import BackendHandle, Job, JobError, JobStatus
+from .._core import EVENT_KINDS, BackendHandle, Event, Job, JobError, JobStatus
 from .._version import __version__
 
 __all__ = [
     "BackendStatus",
     "Device",
     "DeviceStatus",
+    "EventDocument",
     "JobProgram",
     "JobState",
     "SessionDocument",
@@ -157,3 +158,33 @@ async def job_state(job: Job) -> tuple[_wire.JobStateName, JobError | None]:
         except JobError as failure:
             error = failure
     return _wire.JOB_STATES[status], error
+
+
+# -- events ----------------------------------------------------------------------------------------
+
+
+class EventDocument(_Document):
+    """One event (SPEC E1): ``qmux.Event``'s fields, the ``data:`` of one Server-Sent Event."""
+
+    kind: Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(EVENT_KINDS)})]
+    #: when it happened: UTC ISO-8601 with a trailing Z
+    at: str
+    #: its place in the server's sequence of events (the SSE ``id``); 0 for ``lagged``
+    seq: int
+    session_id: str | None
+    job_id: str | None
+    backend: str | None
+    #: ``reason`` (session changes), ``seconds_left`` (warnings), ``missed`` (lagged), ...
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: Event) -> Self:
+        return cls(
+            kind=event.kind,
+            at=event.at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            seq=event.seq,
+            session_id=event.session_id,
+            job_id=event.job_id,
+            backend=event.backend,
+            data=dict(event.data),
+        )

@@ -1,13 +1,15 @@
 """What travels through the pipeline: ASGI's types, a handler's `Request` and `Reply`, and `HttpError`.
 
 A `Reply` is a whole response (status, bytes, headers): qmux's bodies are small and bounded, so
-they are never streamed. An `HttpError` is a refusal with the status it answers with; which body
-carries it is the front door's dialect's choice (`qmux._http.Dialect`).
+they are sent whole, with one exception: a reply may carry a `stream` of chunks instead (Server-
+Sent Events), which the pipeline sends as they come and stops when the client goes away. An
+`HttpError` is a refusal with the status it answers with; which body carries it is the front
+door's dialect's choice (`qmux._http.Dialect`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, final
 
 import msgspec
@@ -42,11 +44,29 @@ class HttpError(Exception):
 
 @frozen
 class Reply:
-    """A whole response: status, body, headers."""
+    """A response: status, body, headers; or, with `stream`, a body sent chunk by chunk."""
 
     status: int
     body: bytes = b""
     headers: Mapping[str, str] = field(factory=dict)
+    #: the body's chunks, sent as they come (``body`` is then unused); the pipeline closes it when
+    #: it ends, when the client disconnects, or when the request is a HEAD
+    stream: AsyncIterator[bytes] | None = field(default=None, repr=False)
+    #: for a stream: ``(seconds, chunk)``, the chunk sent every so many seconds between the others,
+    #: so that the client and proxies between see the connection alive (an SSE comment)
+    keepalive: tuple[float, bytes] | None = None
+
+    @classmethod
+    def streaming(
+        cls,
+        status: int,
+        chunks: AsyncIterator[bytes],
+        *,
+        headers: Mapping[str, str],
+        keepalive: tuple[float, bytes] | None = None,
+    ) -> Reply:
+        """A reply whose body is `chunks`; an async generator's ``finally`` runs when it is closed."""
+        return cls(status, b"", dict(headers), chunks, keepalive)
 
     @classmethod
     def json(cls, status: int, payload: object, *, headers: Mapping[str, str] | None = None) -> Reply:
@@ -70,6 +90,16 @@ class Request:
     params: Mapping[str, str]
     query: Any = None
     body: Any = None
+    #: the request's headers as ASGI gives them (lowercase names); read them with `header`
+    raw_headers: Sequence[tuple[bytes, bytes]] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (lowercase), or ``None``."""
+        key = name.encode("latin-1")
+        for found, value in self.raw_headers:
+            if found == key:
+                return bytes(value).decode("latin-1")
+        return None
 
 
 def header(scope: Scope, name: bytes) -> str | None:

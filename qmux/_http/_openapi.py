@@ -14,7 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from ._dialect import ErrorBody
-from ._routing import RAW_JSON, RAW_TEXT, Route
+from ._routing import RAW_JSON, RAW_TEXT, EventStream, Route
 
 __all__ = ["generic_errors", "openapi_document"]
 
@@ -66,7 +66,7 @@ def openapi_document(
 def _structs(routes: Iterable[Route]) -> list[Any]:
     found: dict[str, Any] = {"ErrorBody": ErrorBody}
     for route in routes:
-        kinds = [route.body, *route.ok.values()]
+        kinds = [route.body, *(kind.event if isinstance(kind, EventStream) else kind for kind in route.ok.values())]
         for kind in kinds:
             if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
                 found[kind.__name__] = kind
@@ -114,6 +114,18 @@ def _response(status: int, kind: Any, headers: Mapping[str, Any]) -> dict[str, A
         response["content"] = {"application/json": {"schema": {}}}
     elif kind is RAW_TEXT:
         response["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    elif isinstance(kind, EventStream):
+        name = kind.event.__name__
+        response["content"] = {
+            "text/event-stream": {
+                "schema": {
+                    "type": "string",
+                    "description": f"Server-Sent Events: `id` the event's seq, `event` its kind, `data` a {name} "
+                    "as JSON; comment lines keep the connection alive",
+                },
+                "x-event-schema": {"$ref": _REF.format(name=name)},
+            }
+        }
     elif kind is not None:
         response["content"] = {"application/json": {"schema": {"$ref": _REF.format(name=kind.__name__)}}}
     if headers:

@@ -13,8 +13,14 @@ door is an API: its routes, its authenticator, its dialect. For each request, in
 5. run the handler: a qmux error it raises answers with its class's status, a refusal
    (`HttpError`) with its own, anything else is a bug: logged whole, answered 500 with a body
    that says only that it happened;
-6. send the whole reply; log the request once, as an ``http.request`` event, and tell the app's
-   observers (`RequestObserver`: what metrics count) what the log line says.
+6. send the whole reply, or a streaming reply's chunks as they come (`Reply.stream`, Server-Sent
+   Events) until they end or the client disconnects; log the request once, as an ``http.request``
+   event, and tell the app's observers (`RequestObserver`: what metrics count) what the log line says.
+
+A streaming reply is counted in flight only while its handler runs, not while it streams: a
+stream is long by nature and would hold a slot meant for short requests. What bounds streams is
+what they hold: each holds one event subscription, and the service bounds those per tenant
+(``ServiceSettings.max_subscribers_per_owner``).
 
 A refused request changes nothing. Every answer, refusals included, goes through the front
 door's `Dialect`, in one code path, so both APIs refuse alike.
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Final, final
 
 import structlog
@@ -137,6 +143,8 @@ class HttpApp:
         trace_id = secrets.token_hex(8) if door.dialect.trace_header is not None else None
         route, tenant, reply = await self._answer(door, scope, receive)
         await _send(send, scope, door, reply, tenant, trace_id)
+        if reply.stream is not None:
+            await _stream(reply.stream, send, receive, head=scope["method"] == "HEAD", keepalive=reply.keepalive)
         seconds = trio.current_time() - started
         operation = route.operation_id if route else None
         log = _log.debug if route is not None and route.quiet and reply.status < 300 else _log.info
@@ -189,7 +197,7 @@ class HttpApp:
         raw = await read_body(receive, limit)
         body = decode_body(raw, header(scope, b"content-type"), route, dialect)
         query = decode_query(bytes(scope.get("query_string", b"")), route, dialect)
-        return Request(tenant=tenant or "", params=params, query=query, body=body)
+        return Request(tenant=tenant or "", params=params, query=query, body=body, raw_headers=scope["headers"])
 
 
 def _authenticate(door: FrontDoor, route: Route, scope: Scope) -> str | None:
@@ -215,10 +223,63 @@ async def _send(
     headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()]
     if tenant is not None and door.answer_headers is not None:
         headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in door.answer_headers().items()]
-    headers.append((b"content-length", str(len(reply.body)).encode()))
+    if reply.stream is None:
+        headers.append((b"content-length", str(len(reply.body)).encode()))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    body = b"" if scope["method"] == "HEAD" else reply.body
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    if reply.stream is None:
+        body = b"" if scope["method"] == "HEAD" else reply.body
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _stream(
+    chunks: AsyncIterator[bytes],
+    send: Send,
+    receive: Receive,
+    *,
+    head: bool,
+    keepalive: tuple[float, bytes] | None,
+) -> None:
+    """Send `chunks` as they come until they end or the client disconnects; close them either way.
+
+    The chunks are never read under a timeout (cancelling a read could lose what it had taken):
+    keepalives come from a task of their own, and one lock keeps each chunk whole on the wire.
+    """
+    disconnected = False
+    sending = trio.Lock()
+
+    async def body(chunk: bytes) -> None:
+        async with sending:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def watch(scope: trio.CancelScope) -> None:
+        nonlocal disconnected
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        disconnected = True
+        scope.cancel()
+
+    async def beat(seconds: float, chunk: bytes) -> None:
+        while True:
+            await trio.sleep(seconds)
+            await body(chunk)
+
+    try:
+        if not head:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watch, nursery.cancel_scope)
+                if keepalive is not None:
+                    nursery.start_soon(beat, *keepalive)
+                async for chunk in chunks:
+                    await body(chunk)
+                nursery.cancel_scope.cancel()
+    except Exception as exc:  # the response has begun: a bug can only end it early
+        _log.error("http.stream_error", exc_info=exc)
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    if not disconnected:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

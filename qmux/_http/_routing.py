@@ -17,12 +17,20 @@ from attrs import field, frozen
 from .._core import InvalidInputError, NotFoundError
 from ._messages import HttpError, Reply, Request
 
-__all__ = ["RAW_JSON", "RAW_TEXT", "Handler", "Route", "find_route"]
+__all__ = ["RAW_JSON", "RAW_TEXT", "EventStream", "Handler", "Route", "find_route"]
 
 #: a reply type meaning "any JSON" (job results in the wire encoding, this API's own description)
 RAW_JSON: Final = object()
 #: a reply type meaning plain text (Prometheus's exposition format)
 RAW_TEXT: Final = object()
+
+
+@frozen
+class EventStream:
+    """A reply type: Server-Sent Events (``text/event-stream``) whose ``data`` are `event` documents."""
+
+    event: type[msgspec.Struct]
+
 
 #: a handler is called with its front door's handler object (`FrontDoor.handlers`) and the request
 Handler = Callable[[Any, Request], Awaitable[Reply]]
@@ -39,7 +47,7 @@ class Route:
     operation_id: str
     summary: str
     handler: Handler = field(repr=False)
-    #: success statuses and their reply types: a msgspec struct, `RAW_JSON`, or None (no body)
+    #: success statuses and their reply types: a msgspec struct, `RAW_JSON`, an `EventStream`, or None (no body)
     ok: Mapping[int, Any]
     #: the error statuses the handler itself may answer (the pipeline adds the generic ones)
     errors: tuple[int, ...] = ()

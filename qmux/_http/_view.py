@@ -7,8 +7,11 @@ share (open a session, place and submit a job) are written once:
   the journal too, so it survives a restart), and another tenant's id answers the same 404 as
   an id that never existed, so ids cannot even be probed.
 - From `begin_shutdown` on, new sessions and jobs are refused with 503 and every request held in
-  a `long_poll` is answered at once; reads still work.
+  a `long_poll` is answered at once; reads still work. Event streams end, and new ones are refused.
 - Each session and job it takes is told to its observers (`WorkObserver`: what metrics follow).
+- Listings, usage and event streams are the tenant's: the view passes ``owner=tenant`` to the
+  core, which counts each stream's subscription against the tenant's bound
+  (``ServiceSettings.max_subscribers_per_owner``).
 
 It re-implements no session rule: each step is a call to the same public core API an in-process
 user calls, and every rule and error comes from the core.
@@ -16,24 +19,31 @@ user calls, and every rule and error comes from the core.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Literal, final
+from typing import Any, Final, Literal, final
 
 import structlog
 import trio
 from attrs import define, field, frozen
 
 from .._core import (
+    Event,
     InvalidInputError,
     Job,
+    JobError,
     JobNotFoundError,
+    JobStatus,
     Service,
     ServiceClosedError,
     Session,
     SessionNotFoundError,
+    SessionState,
+    Subscription,
 )
 from ._limits import HttpLimits
+from ._sse import Feed
 
 __all__ = ["ServiceView", "Taken", "WorkObserver"]
 
@@ -65,6 +75,8 @@ class ServiceView:
     observers: list[WorkObserver] = field(factory=list, init=False)
     _stopping: bool = field(default=False, init=False)
     _long_polls: set[trio.CancelScope] = field(factory=set, init=False)
+    #: the subscriptions of the event streams being sent, ended at shutdown
+    _streams: set[Subscription] = field(factory=set, init=False)
 
     # -- shutdown ----------------------------------------------------------------------------
 
@@ -77,6 +89,8 @@ class ServiceView:
         self._stopping = True
         for scope in list(self._long_polls):
             scope.cancel()
+        for subscription in list(self._streams):
+            subscription.end()
 
     def refuse_new_work(self) -> None:
         """Raise the 503 of a server that is shutting down, once it is."""
@@ -167,13 +181,19 @@ class ServiceView:
         return backend
 
     async def submit(
-        self, tenant: str, target: Session | str, program_id: str, inputs: Any, options: dict[str, Any] | None
+        self,
+        tenant: str,
+        target: Session | str,
+        program_id: str,
+        inputs: Any,
+        options: dict[str, Any] | None,
+        tags: Iterable[str] = (),
     ) -> Job:
-        """Submit a job to `target` (from `job_target`); a session's jobs are its owner's."""
+        """Submit a job to `target` (from `job_target`); a session's jobs are its owner's; `tags` label it (T1)."""
         if isinstance(target, Session):
-            job = await target.run(program_id, inputs, options=options)
+            job = await target.run(program_id, inputs, options=options, tags=tags)
         else:
-            job = Job(await self.service.submit_job(target, program_id, inputs, options, owner=tenant))
+            job = Job(await self.service.submit_job(target, program_id, inputs, options, tags=tags, owner=tenant))
         self._took(Taken("job", job.job_id, job.backend_name, tenant))
         return job
 
@@ -184,3 +204,126 @@ class ServiceView:
     def pending_jobs(self) -> dict[str, int]:
         """Each backend's queue depth."""
         return {handle.name: handle.pending_jobs for handle in self.service.backends()}
+
+    # -- seeing what runs (SPEC V1, E1, U1) ----------------------------------------------------
+
+    def sessions(self, tenant: str, **filters: Any) -> AsyncIterator[Session]:
+        """The tenant's sessions, newest first, with the core's filters (SPEC V1)."""
+        return self.service.sessions(owner=tenant, **filters)
+
+    def jobs(self, tenant: str, **filters: Any) -> AsyncIterator[Job]:
+        """The tenant's jobs, newest first, with the core's filters (SPEC V1, T1)."""
+        return self.service.jobs(owner=tenant, **filters)
+
+    async def usage(
+        self, tenant: str, since: dt.datetime | None, until: dt.datetime | None
+    ) -> dict[str, dict[str, float]]:
+        """The tenant's usage per backend over a window (SPEC U1)."""
+        return await self.service.usage(since, until, owner=tenant)
+
+    async def follow(
+        self,
+        tenant: str,
+        *,
+        session_id: str | None = None,
+        job_id: str | None = None,
+        backend: str | None = None,
+        after: int | None = None,
+        current: bool = True,
+    ) -> Feed:
+        """A stream of the tenant's events (SPEC E1): one session's, one job's, or all (of a backend).
+
+        A session's or job's stream starts with its state now (unless `current` is false) and ends
+        as ``session.events()`` and ``job.events()`` do; `after` resumes a stream after the last
+        event id its client saw (the hub replays what its history still holds, and says
+        ``lagged`` if some are gone). Sessions whose clocks are parked are woken so that they arm
+        the ITTL and max_time warnings, which are kept only while someone listens. Call
+        `stream_ended` once the stream has ended.
+        """
+        if self._stopping:
+            raise ServiceClosedError("the server is shutting down: no new event streams; reconnect to it later")
+        if session_id is not None and job_id is not None:
+            raise InvalidInputError("name one of session_id and job_id, not both: a job's events are in its session's")
+        starts_with_state = current and after is None
+        if session_id is not None:
+            feed = await self._follow_session(tenant, session_id, after, starts_with_state)
+        elif job_id is not None:
+            feed = await self._follow_job(tenant, job_id, after, starts_with_state)
+        else:
+            feed = await self._follow_all(tenant, backend, after)
+        self._streams.add(feed.subscription)
+        return feed
+
+    def stream_ended(self, feed: Feed) -> None:
+        """A stream of `follow` has ended (its subscription is closed)."""
+        self._streams.discard(feed.subscription)
+
+    async def _follow_all(self, tenant: str, backend: str | None, after: int | None) -> Feed:
+        if backend is not None:
+            self.service.backend(backend)  # the 404 of an unknown backend
+        subscription = self.service.events_hub.subscribe(backend=backend, owner=tenant, after=after)
+        try:
+            for state in _STARTED:  # the sessions whose clocks warn: a call wakes a parked actor to arm them
+                async for session in self.sessions(tenant, backend=backend, state=state):
+                    await session.status()
+        except BaseException:
+            subscription.close()
+            raise
+        return Feed(subscription)
+
+    async def _follow_session(self, tenant: str, session_id: str, after: int | None, with_state: bool) -> Feed:
+        session = await self.session(tenant, session_id)
+        hub = self.service.events_hub
+        subscription = hub.subscribe(session_id=session_id, owner=tenant, after=after)
+        try:
+            details = await session.details()  # this call also wakes a parked actor: its warnings are armed
+            state = None
+            if with_state:
+                state = hub.make(
+                    f"session.{details['state']}",
+                    data={"reason": details["closed_reason"] or "current", "accepting_jobs": details["accepting_jobs"]},
+                    session_id=session_id,
+                    backend=session.backend_name,
+                )
+            if details["state"] == SessionState.CLOSED.value and not await self._unfinished(tenant, session_id):
+                subscription.end()  # closed and its jobs ended: nothing more will come
+        except BaseException:
+            subscription.close()
+            raise
+        return Feed(subscription, state)
+
+    async def _unfinished(self, tenant: str, session_id: str) -> bool:
+        async for job in self.jobs(tenant, session_id=session_id):
+            if not JobStatus(await job.status()).is_final:
+                return True
+        return False
+
+    async def _follow_job(self, tenant: str, job_id: str, after: int | None, with_state: bool) -> Feed:
+        job = await self.job(tenant, job_id)
+        data: dict[str, Any] = {"program_id": job.program_id}
+        if JobStatus(await job.status()).is_final:
+            try:
+                await job.result()  # ended: returns or raises its error at once
+            except JobError as error:
+                data |= {"reason": error.reason, "message": str(error)}
+        # From here to the subscription nothing awaits anything that yields (a job's status is
+        # read at once): the state sent first and the subscription's first event meet exactly.
+        status = JobStatus(await job.status())
+        hub = self.service.events_hub
+        first: list[Event] = []
+        if with_state or status.is_final:  # a stream of an ended job still ends with its end
+            kind = _JOB_KIND[status]
+            first = [hub.make(kind, data=data, session_id=job.session_id, job_id=job_id, backend=job.backend_name)]
+        subscription = hub.subscribe(job_id=job_id, owner=tenant, first=first, after=after, ends_with=_job_ended)
+        if status.is_final:
+            subscription.end()
+        return Feed(subscription)
+
+
+_STARTED: Final = (SessionState.ACTIVE.value, SessionState.INACTIVE.value)
+_JOB_KIND: Final = {status: f"job.{status.value.lower()}" for status in JobStatus}
+_JOB_ENDS: Final = frozenset(_JOB_KIND[status] for status in JobStatus if status.is_final)
+
+
+def _job_ended(event: Event) -> bool:
+    return event.kind in _JOB_ENDS

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from ._asgi import StreamingASGITransport
 from ._client import DEFAULT_URL, RemoteJobPort, RemoteService, RemoteSessionPort, RetryTransport, connect
+from ._sse import RemoteEvents
 
-__all__ = ["DEFAULT_URL", "RemoteJobPort", "RemoteService", "RemoteSessionPort", "RetryTransport", "connect"]
+__all__ = [
+    "DEFAULT_URL",
+    "RemoteEvents",
+    "RemoteJobPort",
+    "RemoteService",
+    "RemoteSessionPort",
+    "RetryTransport",
+    "StreamingASGITransport",
+    "connect",
+]

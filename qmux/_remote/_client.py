@@ -31,14 +31,15 @@ requests on connection errors and on 502, 503 and 504, with capped exponential b
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
 import random
 import ssl
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final, final
 
 import attrs
@@ -55,17 +56,21 @@ from .._core import (
     InvalidInputError,
     Job,
     JobError,
+    JobStatus,
     QmuxError,
     ServiceClosedError,
     Session,
     SessionState,
     check_id,
     check_options,
+    check_positive_int,
     check_program_id,
     check_session_request,
+    check_tags,
     new_id,
     status_text,
 )
+from ._sse import RemoteEvents
 
 __all__ = ["DEFAULT_URL", "RemoteJobPort", "RemoteService", "RemoteSessionPort", "RetryTransport", "connect"]
 
@@ -85,6 +90,10 @@ _RETRY_ERRORS: Final = (
     httpx.RemoteProtocolError,
 )
 _STATUS_OF_STATE: Final = {word: status for status, word in _wire.JOB_STATES.items()}
+#: items asked for per page of a listing (the server's default page)
+_PAGE: Final = 100
+#: tries in a row to get a dropped event stream back before its iterator raises
+_EVENT_STREAM_TRIES: Final = 5
 _DETAIL_OF_FIELD: Final = {wire: detail for detail, wire in _wire.SESSION_FIELDS.items()}
 
 
@@ -133,6 +142,7 @@ async def connect(
     body_error: BaseException | None = None
     async with client, trio.open_nursery() as nursery:
         service = RemoteService(client, url=base_url, timeout=timeout, long_poll=long_poll)
+        service._nursery = nursery  # event streams read in tasks of the connection's own
         nursery.start_soon(service._create_sessions, name="qmux session creator")
         try:
             await service.refresh()
@@ -218,6 +228,7 @@ class RemoteService(BackendDirectory):
         self._handles: dict[str, BackendHandle] = {}
         self._pending: dict[str, int] = {}
         self._closed = False
+        self._nursery: trio.Nursery | None = None
         self._to_create, self._creations = trio.open_memory_channel[tuple["RemoteSessionPort", dict[str, Any]]](
             self.MAX_CREATING
         )
@@ -306,25 +317,150 @@ class RemoteService(BackendDirectory):
     # -- jobs --------------------------------------------------------------------------------
 
     async def submit_job(
-        self, backend: str, program_id: str, inputs: Any, options: dict[str, Any] | None = None
+        self,
+        backend: str,
+        program_id: str,
+        inputs: Any,
+        options: dict[str, Any] | None = None,
+        *,
+        tags: Iterable[str] = (),
     ) -> RemoteJobPort:
-        """Submit a job outside any session (job mode)."""
+        """Submit a job outside any session (job mode); `tags` label it (SPEC T1)."""
         self.backend(backend)
-        return await self._submit({"program_id": program_id, "backend": backend}, inputs, options)
+        return await self._submit({"program_id": program_id, "backend": backend}, inputs, options, tags)
 
     async def job(self, job_id: str) -> Job:
         """A handle on one of your jobs, by id."""
         document = await self._call("GET", f"/jobs/{_segment(job_id, 'job_id')}", expect=(200,))
         return Job(RemoteJobPort.from_document(self, document))
 
-    async def _submit(self, body: dict[str, Any], inputs: Any, options: dict[str, Any] | None) -> RemoteJobPort:
+    async def _submit(
+        self, body: dict[str, Any], inputs: Any, options: dict[str, Any] | None, tags: Iterable[str] = ()
+    ) -> RemoteJobPort:
         """Check what the core would check, encode, send: a refused input is refused here, nothing sent."""
         check_program_id(body["program_id"])
         checked = check_options(options)
+        checked_tags = check_tags(tags)
+        if checked_tags:
+            body["tags"] = list(checked_tags)
         body["params"] = _wire.encode(inputs)
         if checked:
             body["options"] = _wire.encode(checked)
         return RemoteJobPort.from_document(self, await self._call("POST", "/jobs", json=body, expect=(201,)))
+
+    # -- seeing what runs (SPEC V1, E1, U1, Q1) -------------------------------------------------
+
+    async def sessions(
+        self,
+        *,
+        backend: str | None = None,
+        state: str | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[Session]:
+        """Your sessions on the server, open and closed, newest first (SPEC V1); read a page at a time."""
+        filters = {"backend": backend, "state": state, "created_after": created_after, "created_before": created_before}
+        async for document in self._listing("/sessions", "sessions", filters, limit):
+            try:
+                port = RemoteSessionPort(self, str(document["id"]), str(document["backend_name"]), created=True)
+            except (KeyError, TypeError) as exc:
+                raise _garbled("GET /sessions", exc) from exc
+            yield Session._from_port(self, port)
+
+    async def jobs(
+        self,
+        *,
+        status: str | JobStatus | None = None,
+        session_id: str | None = None,
+        backend: str | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        tags: Iterable[str] = (),
+        limit: int | None = None,
+    ) -> AsyncIterator[Job]:
+        """Your jobs on the server, newest first (SPEC V1); `tags`: only those with all of them (T1)."""
+        filters: dict[str, Any] = {
+            "status": status.value if isinstance(status, JobStatus) else status,
+            "session_id": session_id,
+            "backend": backend,
+            "created_after": created_after,
+            "created_before": created_before,
+            "tags": list(check_tags(tags)),
+        }
+        async for document in self._listing("/jobs", "jobs", filters, limit):
+            yield Job(RemoteJobPort.from_document(self, document))
+
+    async def _listing(
+        self, path: str, field: str, filters: Mapping[str, Any], limit: int | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The documents of a listing, page after page, following each page's cursor."""
+        if limit is not None:
+            check_positive_int(limit, name="limit")
+        params = {
+            name: value.isoformat() if isinstance(value, dt.datetime) else value
+            for name, value in filters.items()
+            if value is not None and value != []
+        }
+        left, cursor = limit, None
+        while left is None or left > 0:
+            size = _PAGE if left is None else min(_PAGE, left)
+            page = await self._call(
+                "GET", path, params={**params, "limit": size, **({"cursor": cursor} if cursor else {})}, expect=(200,)
+            )
+            try:
+                documents, cursor = list(page[field]), page["next"]
+            except (KeyError, TypeError) as exc:
+                raise _garbled(f"GET {path}", exc) from exc
+            for document in documents:
+                yield document
+            left = None if left is None else left - len(documents)
+            if cursor is None:
+                return
+
+    async def usage(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Your usage per backend over a window: ``{backend: {"jobs": n, "quantum_seconds": s}}`` (SPEC U1)."""
+        params = {name: value.isoformat() for name, value in (("since", since), ("until", until)) if value is not None}
+        document = await self._call("GET", "/usage", params=params, expect=(200,))
+        try:
+            return {
+                name: {"jobs": int(entry["jobs"]), "quantum_seconds": float(entry["quantum_seconds"])}
+                for name, entry in document["backends"].items()
+            }
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise _garbled("GET /usage", exc) from exc
+
+    async def queue_info(self, backend: str) -> dict[str, int]:
+        """``{"priority": n, "normal": m}`` (SPEC Q1): jobs of active sessions and batches, and jobs in the line."""
+        self.backend(backend)
+        document = await self._call("GET", f"/backends/{_segment(backend, 'backend')}/queue", expect=(200,))
+        try:
+            return {"priority": int(document["priority"]), "normal": int(document["normal"])}
+        except (KeyError, TypeError) as exc:
+            raise _garbled("GET /backends/{name}/queue", exc) from exc
+
+    def events(self, *, session_id: str | None = None, backend: str | None = None) -> RemoteEvents:
+        """Every event of yours from now, of one session or one backend or all (SPEC E1), over
+        Server-Sent Events; it reconnects on its own, and ends when the server ends the stream."""
+        params: dict[str, str] = {"current": "false"}
+        if session_id is not None:
+            params["session_id"] = check_id(session_id, name="session_id")
+        if backend is not None:
+            params["backend"] = self.backend(backend).name
+        return self._events(params, what="events")
+
+    def _events(self, params: Mapping[str, str], *, what: str, before: Callable[[], Any] | None = None) -> RemoteEvents:
+        """An event stream of ``GET /events`` with `params`, read by a task of the connection's."""
+        self._check_open()
+        assert self._nursery is not None, "a RemoteService is made by qmux.connect()"
+        timeout = httpx.Timeout(self._timeout, read=self._long_poll + self._timeout)
+
+        def connect(headers: dict[str, str]) -> AbstractAsyncContextManager[httpx.Response]:
+            return self._client.stream("GET", "/events", params=params, headers=headers, timeout=timeout)
+
+        return RemoteEvents(self._nursery, connect, _error_of, tries=_EVENT_STREAM_TRIES, before=before, what=what)
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -334,7 +470,7 @@ class RemoteService(BackendDirectory):
         path: str,
         *,
         json: object = None,
-        params: Mapping[str, str | float] | None = None,
+        params: Mapping[str, Any] | None = None,
         expect: tuple[int, ...],
         idempotent: bool = False,
         read_timeout: float | None = None,
@@ -351,7 +487,7 @@ class RemoteService(BackendDirectory):
         path: str,
         *,
         json: object = None,
-        params: Mapping[str, str | float] | None = None,
+        params: Mapping[str, Any] | None = None,
         idempotent: bool = False,
         read: float | None = None,
     ) -> httpx.Response:
@@ -439,10 +575,18 @@ class RemoteSessionPort:
         if self._error is not None:
             raise self._error.with_traceback(None)
 
-    async def submit(self, program_id: str, inputs: Any, options: dict[str, Any] | None = None) -> RemoteJobPort:
+    async def submit(
+        self, program_id: str, inputs: Any, options: dict[str, Any] | None = None, tags: Iterable[str] = ()
+    ) -> RemoteJobPort:
         await self._created()
         body = {"program_id": program_id, "backend": self.backend_name, "session_id": self.session_id}
-        return await self._service._submit(body, inputs, options)
+        return await self._service._submit(body, inputs, options, tags)
+
+    def subscribe(self) -> RemoteEvents:
+        """Its events (SPEC E1): its state now, then every change, until it has closed and its jobs ended."""
+        return self._service._events(
+            {"session_id": self.session_id}, what=f"the events of session {self.session_id}", before=self._created
+        )
 
     async def close(self) -> None:
         await self._ready.wait()
@@ -543,6 +687,28 @@ class RemoteJobPort:
         if not isinstance(metrics, dict):
             raise _garbled("GET /jobs/{id}/metrics", TypeError(f"not an object: {metrics!r}"))
         return metrics
+
+    async def get_queue_position(self) -> int | None:
+        document = await self._service._call("GET", f"/jobs/{self._path_id}/queue", expect=(200,))
+        try:
+            position = document["position"]
+            return None if position is None else int(position)
+        except (KeyError, TypeError) as exc:
+            raise _garbled("GET /jobs/{id}/queue", exc) from exc
+
+    async def get_tags(self) -> tuple[str, ...]:
+        document = await self._service._call("GET", f"/jobs/{self._path_id}", expect=(200,))
+        try:
+            return tuple(str(tag) for tag in document["tags"])
+        except (KeyError, TypeError) as exc:
+            raise _garbled("GET /jobs/{id}", exc) from exc
+
+    async def set_tags(self, tags: tuple[str, ...]) -> None:
+        await self._service._call("PUT", f"/jobs/{self._path_id}/tags", json={"tags": list(tags)}, expect=(204,))
+
+    def subscribe(self) -> RemoteEvents:
+        """Its status now, then every transition until it ends (SPEC E1)."""
+        return self._service._events({"job_id": self.job_id}, what=f"the events of job {self.job_id}")
 
     def __repr__(self) -> str:
         return f"<qmux.RemoteJobPort {self.job_id}>"

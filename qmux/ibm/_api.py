@@ -226,7 +226,7 @@ class IbmApi:
             backend = target if isinstance(target, str) else target.backend_name
             self._check_calibration(self.view.service.backend(backend), body.calibration_id, InvalidInputError)
         inputs = _codec.decode_params(body.params, max_blob_bytes=self.view.limits.max_blob_bytes)
-        job = await self.view.submit(request.tenant, target, body.program_id, inputs, None)
+        job = await self.view.submit(request.tenant, target, body.program_id, inputs, None, body.tags)
         entry = JobEntry(
             tenant=request.tenant,
             session_id=job.session_id,
@@ -271,7 +271,6 @@ class IbmApi:
                 or (query.session_id is not None and entry.session_id != query.session_id)
                 or (query.backend is not None and entry.backend != query.backend)
                 or (query.program is not None and entry.program_id != query.program)
-                or not wanted_tags <= set(entry.tags)
                 or (after is not None and entry.created < after)
                 or (before is not None and entry.created > before)
             ):
@@ -280,6 +279,8 @@ class IbmApi:
                 job = await self.view.service.job(job_id)
             except JobNotFoundError:
                 continue  # the core has forgotten it
+            if not wanted_tags <= set(await job.tags()):  # the core's tags: PUT /jobs/{id}/tags changes them
+                continue
             if query.pending is not None and query.pending == JobStatus(await job.status()).is_final:
                 continue
             matching.append(job)
@@ -347,17 +348,15 @@ class IbmApi:
         final = JobStatus(await job.status()).is_final
         usage = dict(metrics.get("usage") or {})
         usage["qpu_charge_time_seconds"] = usage.get("quantum_seconds", 0.0)
-        usage["status"] = "final" if final else "pending"
+        usage["status"] = "complete" if final else "pending"
         metrics["usage"] = usage
         return Reply.json(200, metrics)
 
     async def update_tags(self, request: Request) -> Reply:
-        """Replace a job's tags (``job.update_tags``); kept in this front door's index (see `_jobs`)."""
+        """``job.update_tags(...)``: the job's tags are replaced in the core (SPEC T1); the client reads them back."""
         job = await self._job(request)
         body: UpdateTags = request.body
-        tags = tuple(dict.fromkeys(body.tags))
-        if self.jobs.update(job.job_id, tags=tags) is None:
-            await self._index_foreign(request.tenant, job, tags=tags)
+        await job.update_tags(body.tags)
         return Reply.empty()
 
     async def delete_job(self, request: Request) -> Reply:
@@ -412,7 +411,7 @@ class IbmApi:
             program=JobProgram(id=job.program_id),
             session_id=job.session_id,
             created=entry.created_iso if entry is not None else None,
-            tags=list(entry.tags) if entry is not None else [],
+            tags=await job.tags(),
             private=entry.private if entry is not None else False,
             params=params,
         )

@@ -21,6 +21,7 @@ from ._schemas import (
     UpdateSession,
     UpdateTags,
 )
+from ._workloads import WORKLOADS_PATH, WorkloadList, WorkloadsQuery, list_workloads
 
 __all__ = ["API_PREFIX", "GLOBAL_CATALOG_PREFIX", "GLOBAL_SEARCH_PREFIX", "IAM_PATH", "ROUTES", "owns"]
 
@@ -222,4 +223,13 @@ ROUTES: Final[tuple[Route, ...]] = (
         errors=(404, 409),
     ),
     Route("GET", _api("/jobs/{job_id}/logs"), "ibm_job_logs", "A job's logs (none)", IbmApi.job_logs, ok={200: None}),
+    Route(
+        "GET",
+        _api(WORKLOADS_PATH),
+        "ibm_list_workloads",
+        "The tenant's sessions, batches and job-mode jobs, newest first (SPEC V1)",
+        list_workloads,
+        ok={200: WorkloadList},
+        query=WorkloadsQuery,
+    ),
 )

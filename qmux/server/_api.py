@@ -18,16 +18,41 @@ from attrs import frozen
 
 from .. import _wire
 from .._core import BackendHandle, InvalidInputError, Job, JobError, JobStatus, QmuxError
-from .._http import JobProgram, JobState, Reply, Request, ServiceView, job_state, session_document
+from .._http import (
+    JobProgram,
+    JobState,
+    Reply,
+    Request,
+    ServiceView,
+    decode_cursor,
+    event_reply,
+    job_key,
+    job_state,
+    page_of,
+    parse_instant,
+    session_document,
+    session_key,
+)
 from ._schemas import (
     BackendConfiguration,
     BackendList,
+    BackendUsage,
     CreateSession,
     Device,
+    EventsQuery,
     JobDocument,
+    JobList,
     JobMetrics,
+    JobsQuery,
+    QueueInfo,
+    QueuePosition,
     ResultsQuery,
+    SessionList,
+    SessionsQuery,
     SubmitJob,
+    Tags,
+    UsageDocument,
+    UsageQuery,
 )
 
 __all__ = ["PENDING_JOBS_HEADER", "Api"]
@@ -72,7 +97,7 @@ class Api:
         limit = self.view.limits.max_blob_bytes
         inputs = _wire.decode(body.params, max_blob_bytes=limit)
         options = _wire.decode(body.options, max_blob_bytes=limit) if body.options else None
-        job = await self.view.submit(request.tenant, target, body.program_id, inputs, options)
+        job = await self.view.submit(request.tenant, target, body.program_id, inputs, options, body.tags)
         return Reply.json(201, await job_document(job))
 
     async def get_job(self, request: Request) -> Reply:
@@ -109,6 +134,87 @@ class Api:
         await job.cancel()
         return Reply.empty()
 
+    # -- seeing what runs (SPEC V1, E1, U1, Q1, T1) --------------------------------------------
+
+    async def list_sessions(self, request: Request) -> Reply:
+        """A page of the tenant's sessions, newest first, and the cursor of the next (SPEC V1)."""
+        query: SessionsQuery = request.query
+        sessions = self.view.sessions(
+            request.tenant,
+            backend=query.backend,
+            state=query.state,
+            created_after=parse_instant(query.created_after, "created_after"),
+            created_before=parse_instant(query.created_before, "created_before"),
+            limit=query.limit + 1,
+            start_after=decode_cursor(query.cursor),
+        )
+        page = await page_of(sessions, query.limit, session_key)
+        documents = [session_document(await session.details()) for session in page.items]
+        return Reply.json(200, SessionList(sessions=documents, next=page.cursor))
+
+    async def list_jobs(self, request: Request) -> Reply:
+        """A page of the tenant's jobs, newest first, and the cursor of the next (SPEC V1, T1)."""
+        query: JobsQuery = request.query
+        jobs = self.view.jobs(
+            request.tenant,
+            status=query.status,
+            session_id=query.session_id,
+            backend=query.backend,
+            created_after=parse_instant(query.created_after, "created_after"),
+            created_before=parse_instant(query.created_before, "created_before"),
+            tags=tuple(query.tags),
+            limit=query.limit + 1,
+            start_after=decode_cursor(query.cursor),
+        )
+        page = await page_of(jobs, query.limit, job_key)
+        return Reply.json(200, JobList(jobs=[await job_document(job) for job in page.items], next=page.cursor))
+
+    async def events(self, request: Request) -> Reply:
+        """Server-Sent Events of the tenant's: one session's, one job's, or all (SPEC E1).
+
+        ``Last-Event-ID`` resumes after that event; the stream ends when the session closed
+        with its jobs ended, the job ended, or the server shuts down.
+        """
+        query: EventsQuery = request.query
+        feed = await self.view.follow(
+            request.tenant,
+            session_id=query.session_id,
+            job_id=query.job_id,
+            backend=query.backend,
+            after=_last_event_id(request.header("last-event-id")),
+            current=query.current,
+        )
+        return event_reply(feed, on_close=lambda: self.view.stream_ended(feed))
+
+    async def usage(self, request: Request) -> Reply:
+        """The tenant's usage per backend: jobs that ran in the window and their seconds (SPEC U1)."""
+        query: UsageQuery = request.query
+        totals = await self.view.usage(
+            request.tenant, parse_instant(query.since, "since"), parse_instant(query.until, "until")
+        )
+        backends = {
+            name: BackendUsage(jobs=int(entry["jobs"]), quantum_seconds=entry["quantum_seconds"])
+            for name, entry in totals.items()
+        }
+        return Reply.json(200, UsageDocument(backends=backends))
+
+    async def backend_queue(self, request: Request) -> Reply:
+        """``{"priority", "normal"}``: jobs of active sessions and batches, and jobs in the line (SPEC Q1)."""
+        info = await self.view.service.queue_info(request.params["backend"])
+        return Reply.json(200, QueueInfo(priority=info["priority"], normal=info["normal"]))
+
+    async def job_queue(self, request: Request) -> Reply:
+        """``{"position": n}``: the jobs that start before this one, null once it runs or ended (SPEC Q1)."""
+        job = await self.view.job(request.tenant, request.params["job_id"])
+        return Reply.json(200, QueuePosition(position=await job.queue_position()))
+
+    async def update_tags(self, request: Request) -> Reply:
+        """Replace a job's tags (SPEC T1)."""
+        body: Tags = request.body
+        job = await self.view.job(request.tenant, request.params["job_id"])
+        await job.update_tags(body.tags)
+        return Reply.empty()
+
 
 def _device(handle: BackendHandle) -> Device:
     fields = {name: getattr(handle.config, name) for name in BackendConfiguration.__struct_fields__}
@@ -124,4 +230,12 @@ async def job_document(job: Job) -> JobDocument:
         session_id=job.session_id,
         program=JobProgram(id=job.program_id),
         state=JobState(status=status, reason=str(error) if error is not None else None),
+        tags=await job.tags(),
     )
+
+
+def _last_event_id(header: str | None) -> int | None:
+    """``Last-Event-ID``: the seq of the last event a client saw (ignored if not a number, as SSE says)."""
+    if header is None or not header.strip().isdigit():
+        return None
+    return int(header.strip())

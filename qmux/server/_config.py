@@ -22,6 +22,10 @@
     max_waiting_per_backend = 1000000  # job-mode jobs and waiting sessions in a backend's line
     max_open_sessions = 1000000
     retain_finished = 100000      # finished jobs and sessions kept for lookup by id
+    ittl_warning = 5.0            # a session.ittl_warning event this long before an ITTL deactivation (E1)
+    max_time_warning = 60.0       # a session.max_time_warning event this long before max_time runs out
+    event_buffer = 1000           # events a subscriber may fall behind by; then one "lagged" event
+    max_subscribers_per_owner = 100  # event subscriptions (SSE streams) open at once per tenant
 
     [[tenants]]                   # at least one
     name = "alice"

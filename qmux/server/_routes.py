@@ -7,19 +7,41 @@ from typing import Final
 
 import msgspec
 
-from .._http import RAW_JSON, BackendStatus, Reply, Request, Route, SessionDocument, handlers, openapi_document
+from .._http import (
+    KEEPALIVE_SECONDS,
+    RAW_JSON,
+    BackendStatus,
+    EventDocument,
+    EventStream,
+    Reply,
+    Request,
+    Route,
+    SessionDocument,
+    handlers,
+    openapi_document,
+)
 from .._version import __version__
 from ._api import PENDING_JOBS_HEADER, Api
 from ._operators import OPS_ROUTES
 from ._schemas import (
     BackendList,
     CreateSession,
+    EventsQuery,
     JobDocument,
+    JobList,
     JobMetrics,
     JobQuery,
+    JobsQuery,
+    QueueInfo,
+    QueuePosition,
     ResultsQuery,
+    SessionList,
+    SessionsQuery,
     SubmitJob,
+    Tags,
     UpdateSession,
+    UsageDocument,
+    UsageQuery,
 )
 
 __all__ = ["ROUTES", "openapi_bytes"]
@@ -54,6 +76,26 @@ ROUTES: Final[tuple[Route, ...]] = (
         handlers.backend_status,
         ok={200: BackendStatus},
         errors=(404,),
+    ),
+    Route(
+        "GET",
+        "/backends/{backend}/queue",
+        "get_backend_queue",
+        "A backend's queue: jobs of active sessions and batches, and jobs in the line (SPEC Q1)",
+        Api.backend_queue,
+        ok={200: QueueInfo},
+        errors=(404,),
+    ),
+    Route(
+        "GET",
+        "/sessions",
+        "list_sessions",
+        "The tenant's sessions, newest first, a page at a time (SPEC V1)",
+        Api.list_sessions,
+        ok={200: SessionList},
+        query=SessionsQuery,
+        description="Closed sessions stay listed until retention drops them. `next` is the cursor of the next "
+        "page (null after the last): pass it as `cursor` with the same filters.",
     ),
     Route(
         "POST",
@@ -111,6 +153,17 @@ ROUTES: Final[tuple[Route, ...]] = (
     ),
     Route(
         "GET",
+        "/jobs",
+        "list_jobs",
+        "The tenant's jobs, newest first, a page at a time (SPEC V1, T1)",
+        Api.list_jobs,
+        ok={200: JobList},
+        query=JobsQuery,
+        description="`tags` may repeat: a job is listed if it has all of them. `next` is the cursor of the next "
+        "page (null after the last): pass it as `cursor` with the same filters.",
+    ),
+    Route(
+        "GET",
         "/jobs/{job_id}",
         "get_job",
         "A job's status (SPEC J1)",
@@ -127,6 +180,25 @@ ROUTES: Final[tuple[Route, ...]] = (
         Api.job_metrics,
         ok={200: JobMetrics},
         errors=_ID_ROUTE_ERRORS,
+    ),
+    Route(
+        "GET",
+        "/jobs/{job_id}/queue",
+        "get_job_queue_position",
+        "How many jobs start before this one on its backend (SPEC Q1)",
+        Api.job_queue,
+        ok={200: QueuePosition},
+        errors=_ID_ROUTE_ERRORS,
+    ),
+    Route(
+        "PUT",
+        "/jobs/{job_id}/tags",
+        "update_job_tags",
+        "Replace a job's tags (SPEC T1)",
+        Api.update_tags,
+        ok={204: None},
+        errors=_ID_ROUTE_ERRORS,
+        body=Tags,
     ),
     Route(
         "GET",
@@ -148,6 +220,31 @@ ROUTES: Final[tuple[Route, ...]] = (
         Api.cancel_job,
         ok={204: None},
         errors=_ID_ROUTE_ERRORS,
+    ),
+    Route(
+        "GET",
+        "/events",
+        "get_events",
+        "The tenant's events as Server-Sent Events: one session's, one job's, or all (SPEC E1)",
+        Api.events,
+        ok={200: EventStream(EventDocument)},
+        errors=(404,),
+        query=EventsQuery,
+        description="With `session_id` or `job_id`, the stream starts with its state now and ends once the "
+        "session has closed and its jobs have ended, or the job has ended; without, it carries every event of "
+        "the tenant's (of `backend`) until the server shuts down. Each event's `id` is its seq: send the last "
+        "one seen as the `Last-Event-ID` header to resume after it (a `lagged` event says how many are gone). "
+        f"A comment line goes out every {KEEPALIVE_SECONDS:g} s. Each stream holds one of the tenant's event "
+        "subscriptions (`max_subscribers_per_owner`; more answer 429).",
+    ),
+    Route(
+        "GET",
+        "/usage",
+        "get_usage",
+        "The tenant's usage per backend over a time window (SPEC U1)",
+        Api.usage,
+        ok={200: UsageDocument},
+        query=UsageQuery,
     ),
     Route(
         "GET",

@@ -24,16 +24,29 @@ from .._core import BackendConfig
 from .._http import IsoTime, Seconds
 
 __all__ = [
+    "DEFAULT_PAGE",
     "ID_PATTERN",
+    "MAX_PAGE",
     "BackendConfiguration",
     "BackendList",
+    "BackendUsage",
     "CreateSession",
     "Device",
+    "EventsQuery",
     "JobDocument",
+    "JobList",
     "JobQuery",
+    "JobsQuery",
+    "QueueInfo",
+    "QueuePosition",
     "ResultsQuery",
+    "SessionList",
+    "SessionsQuery",
     "SubmitJob",
+    "Tags",
     "UpdateSession",
+    "UsageDocument",
+    "UsageQuery",
 ]
 
 #: qmux ids: 20 lowercase hex characters (``secrets.token_hex(10)``)
@@ -41,6 +54,14 @@ ID_PATTERN = "^[0-9a-f]{20}$"
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, description="a qmux id: 20 lowercase hex characters")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+#: a listing's page: this many items unless asked for fewer, and at most `MAX_PAGE`
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+PageSize = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description="items in this page, at most")]
+Instant = Annotated[
+    str, msgspec.Meta(max_length=64, description="ISO-8601 with a UTC offset, e.g. 2026-11-24T13:00:00+00:00")
+]
+Cursor = Annotated[str, msgspec.Meta(max_length=512, description="the `next` of the previous page, as it was")]
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -88,6 +109,8 @@ class SubmitJob(_Request):
     params: Any = None
     #: free-form options passed through to the backend, in the same encoding
     options: dict[str, Any] | None = None
+    #: labels for the job (SPEC T1): at most 32 strings of 1 to 128 characters
+    tags: list[str] = msgspec.field(default_factory=list)
 
 
 class ResultsQuery(_Request):
@@ -105,6 +128,58 @@ class JobQuery(_Request):
     """IBM's client asks ``?exclude_params=true``; qmux never echoes params anyway."""
 
     exclude_params: bool = False
+
+
+class SessionsQuery(_Request):
+    """``GET /sessions``: the tenant's sessions, newest first (SPEC V1), a page at a time."""
+
+    backend: Name | None = None
+    #: ``open``, ``active``, ``inactive`` or ``closed``
+    state: str | None = None
+    created_after: Instant | None = None
+    created_before: Instant | None = None
+    limit: PageSize = DEFAULT_PAGE
+    cursor: Cursor | None = None
+
+
+class JobsQuery(_Request):
+    """``GET /jobs``: the tenant's jobs, newest first (SPEC V1), a page at a time.
+
+    ``tags`` may repeat: a job is listed if it has all of them (T1).
+    """
+
+    #: ``QUEUED``, ``RUNNING``, ``DONE``, ``ERROR`` or ``CANCELLED``
+    status: str | None = None
+    session_id: Id | None = None
+    backend: Name | None = None
+    created_after: Instant | None = None
+    created_before: Instant | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    limit: PageSize = DEFAULT_PAGE
+    cursor: Cursor | None = None
+
+
+class EventsQuery(_Request):
+    """``GET /events``: one session's events, one job's, or all the tenant's (of one backend)."""
+
+    session_id: Id | None = None
+    job_id: Id | None = None
+    backend: Name | None = None
+    #: with session_id or job_id: start with its state now (``session.events()``); false: only what happens
+    current: bool = True
+
+
+class UsageQuery(_Request):
+    """``GET /usage``: the window; a job counts if it ran in it (SPEC U1)."""
+
+    since: Instant | None = None
+    until: Instant | None = None
+
+
+class Tags(_Request):
+    """``PUT /jobs/{id}/tags``: the job's labels, replacing those it had (SPEC T1)."""
+
+    tags: list[str]
 
 
 # -- responses -------------------------------------------------------------------------------------
@@ -170,3 +245,45 @@ class JobDocument(_Response):
     session_id: str | None
     program: _http.JobProgram
     state: _http.JobState
+    #: its labels (SPEC T1)
+    tags: list[str] = msgspec.field(default_factory=list)
+
+
+class SessionList(_Response):
+    """A page of sessions, newest first; `next` is the cursor of the next page (null: none)."""
+
+    sessions: list[_http.SessionDocument]
+    next: str | None
+
+
+class JobList(_Response):
+    """A page of jobs, newest first; `next` is the cursor of the next page (null: none)."""
+
+    jobs: list[JobDocument]
+    next: str | None
+
+
+class BackendUsage(_Response):
+    #: jobs that ran on the backend in the window
+    jobs: int
+    #: the seconds they ran
+    quantum_seconds: Seconds
+
+
+class UsageDocument(_Response):
+    """``GET /usage`` (SPEC U1): the tenant's usage per backend over the window."""
+
+    backends: dict[str, BackendUsage]
+
+
+class QueueInfo(_Response):
+    """``GET /backends/{name}/queue`` (SPEC Q1): jobs of active sessions and batches, and jobs in the line."""
+
+    priority: int
+    normal: int
+
+
+class QueuePosition(_Response):
+    """``GET /jobs/{id}/queue`` (SPEC Q1): jobs that start before it (0: next); null once it runs or ended."""
+
+    position: int | None

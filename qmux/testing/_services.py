@@ -1,10 +1,10 @@
 """Services for tests: in process, and the same service reached over its HTTP API in memory.
 
 `connect_in_memory` puts ``qmux.server.create_app`` over a running service and connects to it with
-``qmux.connect`` through ``httpx.ASGITransport``: real requests, real routes, real encoding, no
-socket. Everything stays in one Trio run, so a virtual clock drives the client, the server and
-the session actors alike. It needs the ``server`` extra (hypercorn, msgspec), imported only when
-a remote service is asked for.
+``qmux.connect`` through an in-memory ASGI transport that streams answers as they are sent (event
+streams included): real requests, real routes, real encoding, no socket. Everything stays in one
+Trio run, so a virtual clock drives the client, the server and the session actors alike. It
+needs the ``server`` extra (hypercorn, msgspec), imported only when a remote service is asked for.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Final, Protocol
 
-import httpx
+import trio
 
 import qmux
+from qmux._remote import StreamingASGITransport
 
 if TYPE_CHECKING:
     from qmux.server import ServerSettings
@@ -81,8 +82,11 @@ async def connect_in_memory(
     from qmux.server import Tenant, create_app
 
     app = create_app(service, (Tenant.from_token(TENANT, TOKEN),), server_settings)
-    async with qmux.connect(BASE_URL, token=TOKEN, transport=httpx.ASGITransport(app=app)) as remote:
-        yield remote
+    async with trio.open_nursery() as nursery:
+        transport = StreamingASGITransport(app, nursery)
+        async with qmux.connect(BASE_URL, token=TOKEN, transport=transport) as remote:
+            yield remote
+        nursery.cancel_scope.cancel()  # answers nobody reads any more (streams left open)
 
 
 @asynccontextmanager

@@ -325,7 +325,9 @@ async def test_jobs_lists_with_status_and_session_filters(
     async with cli(capsys) as (run, _), tenant(run.app) as service:
         session = qmux.Session(service=service, backend="q")
         ok = await session.run("p", job(1))
+        await trio.sleep(0.01)  # newest first is by creation time: on a virtual clock, make them differ
         bad = await session.run("p", job(1, fail="no"))
+        await trio.sleep(0.01)
         lone = await service.backend("sim").run("p", job(1))
         await trio.sleep(5)
         failed = await run("jobs", "--status", "ERROR", "--json")
@@ -343,6 +345,7 @@ async def test_watch_prints_a_sessions_events_until_it_has_closed(
 ) -> None:
     async with cli(capsys) as (run, _), tenant(run.app) as service:
         session = qmux.Session(service=service, backend="q")
+        await session.status()  # created on the server before `qmux watch` asks for it
         async with trio.open_nursery() as nursery:
 
             async def work() -> None:
@@ -353,7 +356,7 @@ async def test_watch_prints_a_sessions_events_until_it_has_closed(
             nursery.start_soon(work)
             with trio.fail_after(60):
                 ran = await run("watch", "--session", session.session_id, "--json")
+    assert ran.status == Exit.OK, ran.err
     kinds = [json.loads(line)["kind"] for line in ran.out.splitlines()]
-    assert ran.status == Exit.OK
     assert kinds[0] == "session.open" and kinds[-1] == "session.closed"
     assert "job.running" in kinds and "job.done" in kinds

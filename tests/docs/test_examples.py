@@ -1,4 +1,5 @@
-"""Every script in examples/ runs and prints what it is there to show (one per section of the seed).
+"""Every script in examples/ runs and prints what it is there to show (one per section of the seed,
+and a few beyond it, such as an agent that restarts and finds its work again).
 
 The scripts run on the real clock against the embedded backends, all at once in subprocesses,
 so that the whole check takes about as long as the slowest script.
@@ -63,6 +64,15 @@ EXPECTED: dict[str, list[str]] = {
         "too wide, that job alone failed: sampler pub 0: its circuit has 6 qubits",
         "session still: In progress, accepting new jobs",
     ],
+    "agent_restart.py": [
+        "first life: 3 jobs queued in a session; then the agent crashed",
+        "second life: found it again: True",
+        "  session.",
+        "  job.done",
+        "  session.closed",
+        "jobs tagged agent-7: 3 ['DONE', 'DONE', 'DONE']",
+        "usage: jobs 3 seconds ",
+    ],
 }
 
 
@@ -73,7 +83,7 @@ def outputs() -> dict[str, tuple[int, str, str]]:
         script.name: subprocess.Popen(
             [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        for script in sorted(EXAMPLES.glob("[0-9]*.py"))
+        for script in sorted(EXAMPLES.glob("*.py"))
     }
     results: dict[str, tuple[int, str, str]] = {}
     try:

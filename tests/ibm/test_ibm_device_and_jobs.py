@@ -200,7 +200,7 @@ async def test_metrics_are_the_cores_with_ibms_usage_fields(autojump_clock: Cloc
         await ended(local, job_id)
         metrics = (await http.get(f"{API}/jobs/{job_id}/metrics")).json()
         assert metrics["attempts"] == 1 and metrics["timestamps"]["finished"] is not None
-        assert metrics["usage"]["status"] == "final"
+        assert metrics["usage"]["status"] == "complete"
         assert metrics["usage"]["qpu_charge_time_seconds"] == metrics["usage"]["quantum_seconds"] == 2.0
 
 

@@ -3,6 +3,7 @@ and every answer of a full session's worth of traffic valid against the schema i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -60,11 +61,25 @@ def check_against_document(document: dict[str, Any], response: httpx.Response) -
     if content is None:
         assert response.content == b"", f"{method} {template} {response.status_code} has an undocumented body"
         return
+    if "text/event-stream" in content:  # every event's data validates against the event schema
+        assert response.headers["content-type"].startswith("text/event-stream")
+        schema = content["text/event-stream"]["x-event-schema"]
+        validator = jsonschema.Draft202012Validator({**schema, "components": document["components"]})
+        events = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
+        assert events, f"{method} {template} streamed no event"
+        for data in events:
+            validator.validate(json.loads(data))
+        return
     media = response.headers["content-type"].split(";")[0]
     assert media in content, f"{method} {template} {response.status_code} answered {media}, documented {list(content)}"
     schema = content[media]["schema"]
     validator = jsonschema.Draft202012Validator({**schema, "components": document["components"]})
     validator.validate(response.json() if media == "application/json" else response.text)
+
+
+def streams_events(document: dict[str, Any], template: str, method: str) -> bool:
+    answers = document["paths"][template][method.lower()]["responses"].values()
+    return any("text/event-stream" in answer.get("content", {}) for answer in answers)
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:
@@ -85,7 +100,9 @@ async def test_every_served_route_is_described_and_every_description_is_served()
         async with asgi_client(app) as client:
             for method, template in sorted(served):
                 path = re.sub(r"\{[a-z_]+\}", UNKNOWN_ID, template)
-                response = await client.request(method, path)
+                # an event stream of everything never ends: ask for an unknown session's (a 404)
+                params = {"session_id": UNKNOWN_ID} if streams_events(document, template, method) else None
+                response = await client.request(method, path, params=params)
                 if response.status_code in (404, 405):  # an unknown id is fine; an unknown route is not
                     assert response.json()["error"]["code"] not in ("route_not_found", "method_not_allowed")
                 check_against_document(document, response)
@@ -145,8 +162,23 @@ async def test_every_answer_of_a_full_workload_is_described_by_the_document(auto
             lone = (await alice.post("/jobs", json={"program_id": "p", "backend": "sim", "params": job(5)})).json()
             await alice.post(f"/jobs/{lone['id']}/cancel")
             await alice.get(f"/jobs/{lone['id']}/results")
+            listed = (await alice.get("/sessions", params={"limit": 1})).json()
+            await alice.get("/sessions", params={"cursor": listed["next"] or "", "state": "closed"})
+            await alice.get("/sessions", params={"state": "sleeping"})
+            await alice.get("/jobs", params=[("tags", "a"), ("tags", "b"), ("status", "DONE")])
+            await alice.get("/jobs", params={"cursor": "?"})
+            await alice.get("/usage", params={"since": "2026-01-01T00:00:00+00:00"})
+            await alice.get("/backends/q/queue")
+            await alice.get(f"/jobs/{root['id']}/queue")
+            await alice.put(f"/jobs/{root['id']}/tags", json={"tags": ["x"]})
+            await alice.put(f"/jobs/{root['id']}/tags", json={"tags": "x"})
+            await bob.put(f"/jobs/{root['id']}/tags", json={"tags": ["x"]})
+            await alice.get("/events", params={"job_id": root["id"]})  # ended: the stream ends at once
+            await alice.get("/events", params={"session_id": sid})  # closed, its jobs ended: it ends too
+            await alice.get("/events", params={"session_id": UNKNOWN_ID})
             await alice.get("/nowhere")
             await alice.put("/jobs")
+        assert any(r.headers.get("content-type", "").startswith("text/event-stream") for r in answers)
         statuses = {response.status_code for response in answers}
         assert statuses >= {200, 201, 202, 204, 400, 401, 404, 405, 409, 422}
         for response in answers:

@@ -44,6 +44,7 @@ from qmux.server._journal import watched_journal
 
 from ..system import test_serve_config as on_a_real_socket
 from . import test_metrics
+from .streaming import streaming_client
 
 Clock = trio.testing.MockClock
 BASE_URL = "http://qmux.test"
@@ -279,6 +280,90 @@ async def test_retain_finished_is_how_many_finished_jobs_are_kept(autojump_clock
         assert (await http.get(f"/jobs/{jobs[-1]}")).status_code == 200
 
 
+@pytest.mark.parametrize(("written", "lead"), [("3", 3.0), ('"10s"', 10.0), ("0", None)])
+async def test_ittl_warning_is_how_long_before_a_deactivation_it_is_announced(
+    autojump_clock: Clock, written: str, lead: float | None
+) -> None:
+    backends = "[backends.q]\njob_seconds = 1\ninteractive_ttl = 20\n"
+    async with served(config(f"[service]\nittl_warning = {written}\n", backends)) as (service, _):
+        session = qmux.Session(service=service, backend="q")
+        warned: list[float] = []
+
+        async def follow() -> None:
+            async for event in session.events():
+                if event.kind == "session.ittl_warning":
+                    warned.append(trio.current_time())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            await (await session.run("echo", "x")).result()
+            deactivated_at = trio.current_time() + 20  # the ITTL runs from the job's end
+            await trio.sleep(25)
+            nursery.cancel_scope.cancel()
+        assert warned == ([] if lead is None else [pytest.approx(deactivated_at - lead)])
+        await session.close()
+
+
+@pytest.mark.parametrize(("written", "lead"), [('"30s"', 30.0), ("0", None)])
+async def test_max_time_warning_is_how_long_before_max_time_it_is_announced(
+    autojump_clock: Clock, written: str, lead: float | None
+) -> None:
+    backends = "[backends.q]\njob_seconds = 1\ninteractive_ttl = 600\n"
+    async with served(config(f"[service]\nmax_time_warning = {written}\n", backends)) as (service, _):
+        session = qmux.Session(service=service, backend="q", max_time=60)
+        warned: list[float] = []
+
+        async def follow() -> None:
+            async for event in session.events():
+                if event.kind == "session.max_time_warning":
+                    warned.append(trio.current_time())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            started = trio.current_time()
+            await (await session.run("echo", "x")).result()  # max_time runs from this job's start
+            await trio.sleep(70)
+        assert warned == ([] if lead is None else [pytest.approx(started + 60 - lead)])
+        assert (await session.details())["closed_reason"] == "max_time"
+
+
+@pytest.mark.parametrize(("buffer", "lagged"), [(5, True), (1000, False)])
+async def test_event_buffer_is_how_far_a_reader_may_fall_behind(
+    autojump_clock: Clock, buffer: int, lagged: bool
+) -> None:
+    backends = "[backends.q]\njob_seconds = 1\nconcurrency = 20\n"
+    async with served(config(f"[service]\nevent_buffer = {buffer}\n", backends)) as (service, _):
+        stream = service.events(backend="q")
+        jobs = [await service.backend("q").run("echo", n) for n in range(20)]  # 40 events and more, unread
+        for job in jobs:
+            await job.result()
+        first = await anext(stream)
+        assert (first.kind == "lagged") is lagged
+        if lagged:
+            assert first.data["missed"] >= 40 - buffer
+            kept = [await anext(stream) for _ in range(buffer)]
+            assert [event.kind for event in kept] == ["job.done"] * buffer, "the newest are kept"
+
+
+async def test_max_subscribers_per_owner_bounds_a_tenants_event_streams(autojump_clock: Clock) -> None:
+    async with (
+        served(config("[service]\nmax_subscribers_per_owner = 2\n")) as (_, app),
+        trio.open_nursery() as nursery,
+        streaming_client(app, nursery, ALICE) as alice,
+        streaming_client(app, nursery, BOB) as bob,
+    ):
+        async with alice.stream("GET", "/events") as first, alice.stream("GET", "/events") as second:
+            assert (first.status_code, second.status_code) == (200, 200)
+            refused = await alice.get("/events")
+            assert refused.status_code == 429 and "2 event subscriptions" in refused.json()["error"]["message"]
+            async with bob.stream("GET", "/events") as bobs:  # another tenant is not affected
+                assert bobs.status_code == 200
+        await trio.sleep(0.1)
+        async with alice.stream("GET", "/events") as again:  # closing a stream gave its slot back
+            assert again.status_code == 200
+        nursery.cancel_scope.cancel()
+
+
 # -- [[tenants]] --------------------------------------------------------------------------------
 
 
@@ -320,6 +405,10 @@ KEY_TESTS: dict[str, dict[str, Any]] = {
         "max_waiting_per_backend": test_max_waiting_per_backend_refuses_past_it,
         "max_open_sessions": test_max_open_sessions_refuses_past_it,
         "retain_finished": test_retain_finished_is_how_many_finished_jobs_are_kept,
+        "ittl_warning": test_ittl_warning_is_how_long_before_a_deactivation_it_is_announced,
+        "max_time_warning": test_max_time_warning_is_how_long_before_max_time_it_is_announced,
+        "event_buffer": test_event_buffer_is_how_far_a_reader_may_fall_behind,
+        "max_subscribers_per_owner": test_max_subscribers_per_owner_bounds_a_tenants_event_streams,
     },
     "tenants": {
         "name": test_tenants_are_who_the_tokens_name,
