@@ -4,12 +4,9 @@ Every command connects with ``qmux.connect`` (``--url``, else ``$QMUX_URL``, els
 ``http://127.0.0.1:8765``; the token from ``--token-file``, else ``$QMUX_TOKEN``: never from the
 command line, where ``ps`` and shell histories would show it), does its work through the same
 public API a program uses, and prints a table for people or, with ``--json``, the data for
-scripts. The exit statuses are `qmux._cli._exit`'s.
-
-A `Command` says what it needs of the client beyond what every server has: ``sessions``,
-``jobs`` and ``watch`` read the listing and events of SPEC V1 and E1 (``service.sessions()``,
-``service.jobs()``, ``service.events()``); where the client has no such method yet, the command
-says so and exits with the usage status instead of failing halfway.
+scripts. The exit statuses are `qmux._cli._exit`'s. ``sessions``, ``jobs``, ``watch`` and ``top``
+read the listing and events of SPEC V1 and E1 (``service.sessions()``, ``service.jobs()``,
+``service.events()``, ``session.events()``).
 """
 
 from __future__ import annotations
@@ -21,8 +18,8 @@ import importlib.util
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Final, Protocol, TextIO, cast
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TextIO
 
 import httpx
 import structlog
@@ -31,12 +28,10 @@ from attrs import define, field, frozen
 
 from .._core import (
     InvalidInputError,
-    Job,
     JobError,
     JobNotFoundError,
     NotFoundError,
     QmuxError,
-    Session,
     SessionNotFoundError,
     parse_duration,
 )
@@ -105,28 +100,18 @@ class Output:
 Runner = Callable[[RemoteService, argparse.Namespace, Output], Awaitable[None]]
 
 
-class Listing(Protocol):
-    """What SPEC V1 and E1 add to a service, by the names the commands call (`Command.needs`)."""
-
-    def sessions(self, **filters: Any) -> AsyncIterator[Session]: ...
-    def jobs(self, **filters: Any) -> AsyncIterator[Job]: ...
-    def events(self, **where: Any) -> AsyncIterator[Any]: ...
-
-
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
     pass
 
 
 @frozen
 class Command:
-    """One operators' command: its name, help, arguments, what it needs and what it does."""
+    """One operators' command: its name, help, arguments and what it does."""
 
     name: str
     help: str
     run: Runner
     arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
-    #: methods the connected service must have (the listing and events of SPEC V1, E1)
-    needs: tuple[str, ...] = ()
     #: follows the server until interrupted: Ctrl-C ends it with status 0
     live: bool = False
     #: takes ``--json``
@@ -245,12 +230,12 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _sessions(service: RemoteService, args: argparse.Namespace, out: Output) -> None:
-    found = [await session_view(session) async for session in cast(Listing, service).sessions(**_filters(args))]
+    found = [await session_view(session) async for session in service.sessions(**_filters(args))]
     out.show(found, "sessions")
 
 
 async def _jobs(service: RemoteService, args: argparse.Namespace, out: Output) -> None:
-    found = [await job_view(job) async for job in cast(Listing, service).jobs(**_filters(args))]
+    found = [await job_view(job) async for job in service.jobs(**_filters(args))]
     out.show(found, "jobs")
 
 
@@ -260,7 +245,7 @@ async def _watch(service: RemoteService, args: argparse.Namespace, out: Output) 
         events = (await service.session(args.session_id)).events()
     else:
         backend = {"backend": args.backend} if args.backend is not None else {}
-        events = cast(Listing, service).events(**backend)
+        events = service.events(**backend)
     async for event in events:
         out.line(event_view(event))
 
@@ -287,14 +272,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "sessions, newest first (filters: --backend, --state, --since, --until, --limit)",
         _sessions,
         _listing_arguments("sessions"),
-        needs=("sessions",),
     ),
     Command(
         "jobs",
         "jobs, newest first (filters: --backend, --status, --session, --tag, --since, --until, --limit)",
         _jobs,
         _listing_arguments("jobs"),
-        needs=("jobs",),
     ),
     Command("show", "one session or job: state, times, usage, why it ended", _show, _id_arguments(job_flag=True)),
     Command(
@@ -314,7 +297,6 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "follow events as they happen, one line each (--json: JSON Lines)",
         _watch,
         _watch_arguments,
-        needs=("events",),
         live=True,
     ),
     Command(
@@ -322,7 +304,6 @@ COMMANDS: Final[tuple[Command, ...]] = (
         "a live view of the backends, their holders and queues, and the open sessions",
         _top,
         _top_arguments,
-        needs=("sessions", "jobs", "events"),
         live=True,
         json=False,
     ),
@@ -369,13 +350,6 @@ async def run_command(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Exit:
     """Run `command`; its exit status. A refusal is told on stderr (never the token)."""
-    missing = [name for name in command.needs if not hasattr(RemoteService, name)]
-    if missing:
-        return _fail(
-            command,
-            Exit.USAGE,
-            f"needs service.{missing[0]}() (listing and events, SPEC V1 and E1), which this qmux does not have yet",
-        )
     try:
         token = read_token(args.token_file, environ)
         async with connect(args.url, token=token, timeout=args.timeout, retries=1, transport=transport) as service:

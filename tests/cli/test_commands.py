@@ -272,30 +272,7 @@ def test_without_rich_a_table_names_the_extra_to_install(
 
 # -- listing and events (SPEC V1, E1): run once the client has them ------------------------------
 
-LISTING = pytest.mark.skipif(
-    not all(hasattr(RemoteService, name) for name in ("sessions", "jobs")),
-    reason="service.sessions() and service.jobs() (SPEC V1, issue 12) are not in this qmux yet",
-)
-EVENTS = pytest.mark.skipif(
-    not hasattr(RemoteService, "events"), reason="service.events() (SPEC E1, issue 12) is not in this qmux yet"
-)
 
-
-@pytest.mark.skipif(
-    all(hasattr(RemoteService, name) for name in ("sessions", "jobs", "events")),
-    reason="the client has listing and events: the commands run (tested below)",
-)
-@pytest.mark.parametrize("command", ["sessions", "jobs", "watch", "top"])
-async def test_commands_that_need_listing_or_events_say_so_until_the_client_has_them(
-    autojump_clock: Clock, capsys: pytest.CaptureFixture[str], command: str
-) -> None:
-    async with cli(capsys) as (run, _):
-        ran = await run(command)
-    assert ran.status == Exit.USAGE
-    assert "(listing and events, SPEC V1 and E1), which this qmux does not have yet" in ran.err
-
-
-@LISTING
 async def test_sessions_lists_newest_first_with_filters(
     autojump_clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -318,7 +295,6 @@ async def test_sessions_lists_newest_first_with_filters(
     assert first.session_id in table.out and "closed" in table.out
 
 
-@LISTING
 async def test_jobs_lists_with_status_and_session_filters(
     autojump_clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -339,7 +315,6 @@ async def test_jobs_lists_with_status_and_session_filters(
     assert [view["id"] for view in limited.json()] == [lone.job_id]
 
 
-@EVENTS
 async def test_watch_prints_a_sessions_events_until_it_has_closed(
     autojump_clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:

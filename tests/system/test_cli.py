@@ -24,7 +24,6 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 import qmux
-from qmux._remote import RemoteService
 
 TOKEN = "operators-token-1234"
 UNKNOWN = "0123456789abcdef0123"
@@ -196,10 +195,6 @@ async def test_health_and_metrics_over_a_real_socket(server: Server) -> None:
     assert any(name == "process_resident_memory_bytes" for name, _ in samples)
 
 
-@pytest.mark.skipif(
-    not all(hasattr(RemoteService, name) for name in ("sessions", "jobs", "events")),
-    reason="service.sessions(), service.jobs() and service.events() (SPEC V1, E1, issue 12) are not in this qmux yet",
-)
 async def test_sessions_jobs_and_watch_against_a_real_server(server: Server) -> None:
     with trio.fail_after(60):
         async with qmux.connect(server.url, token=TOKEN) as service:
