@@ -6,6 +6,9 @@ share (open a session, place and submit a job) are written once:
 - A tenant sees only what it owns: the core keeps each session's and job's ``owner`` tag (in
   the journal too, so it survives a restart), and another tenant's id answers the same 404 as
   an id that never existed, so ids cannot even be probed.
+- A tenant's open sessions and its queued or running jobs are bounded per tenant (429 past
+  ``max_open_sessions_per_tenant``, ``max_queued_jobs_per_tenant``), counted by the core per
+  owner: one tenant's backlog never refuses another's work.
 - From `begin_shutdown` on, new sessions and jobs are refused with 503 and every request held in
   a `long_poll` is answered at once; reads still work.
 
@@ -24,6 +27,7 @@ import trio
 from attrs import define, field
 
 from .._core import (
+    CapacityError,
     InvalidInputError,
     Job,
     JobNotFoundError,
@@ -48,6 +52,8 @@ class ServiceView:
     limits: HttpLimits
     _stopping: bool = field(default=False, init=False)
     _long_polls: set[trio.CancelScope] = field(factory=set, init=False)
+    #: per tenant: jobs being submitted now (not yet counted by the core)
+    _submitting: dict[str, int] = field(factory=dict, init=False)
 
     # -- shutdown ----------------------------------------------------------------------------
 
@@ -115,6 +121,12 @@ class ServiceView:
             existing = await self.service.session(session_id)
             if existing.backend_name == backend:
                 return await existing.details(), False
+        limit = self.limits.max_open_sessions_per_tenant
+        if self.service.open_sessions_of(tenant) >= limit:
+            raise CapacityError(
+                f"tenant {tenant!r} has {limit} sessions open, its limit (max_open_sessions_per_tenant); "
+                "close some first"
+            )
         port = self.service.open_session_port(
             backend,
             max_time=max_time,
@@ -135,6 +147,7 @@ class ServiceView:
         tenant's, and a backend named beside it must be its own.
         """
         self.refuse_new_work()
+        self._check_jobs(tenant)
         if session_id is not None:
             session = await self.session(tenant, session_id)
             if backend is not None and backend != session.backend_name:
@@ -152,9 +165,30 @@ class ServiceView:
         self, tenant: str, target: Session | str, program_id: str, inputs: Any, options: dict[str, Any] | None
     ) -> Job:
         """Submit a job to `target` (from `job_target`); a session's jobs are its owner's."""
-        if isinstance(target, Session):
-            return await target.run(program_id, inputs, options=options)
-        return Job(await self.service.submit_job(target, program_id, inputs, options, owner=tenant))
+        self._check_jobs(tenant)
+        self._submitting[tenant] = self._submitting.get(tenant, 0) + 1
+        try:
+            if isinstance(target, Session):
+                return await target.run(program_id, inputs, options=options)
+            return Job(await self.service.submit_job(target, program_id, inputs, options, owner=tenant))
+        finally:
+            left = self._submitting[tenant] - 1
+            if left:
+                self._submitting[tenant] = left
+            else:
+                del self._submitting[tenant]
+
+    def _check_jobs(self, tenant: str) -> None:
+        """Refuse a job past the tenant's limit: its queued and running jobs, and those being submitted.
+
+        (One being submitted may be counted twice for a moment, once the core has it: never too many.)
+        """
+        limit = self.limits.max_queued_jobs_per_tenant
+        if self.service.unfinished_jobs_of(tenant) + self._submitting.get(tenant, 0) >= limit:
+            raise CapacityError(
+                f"tenant {tenant!r} has {limit} jobs queued or running, its limit (max_queued_jobs_per_tenant); "
+                "wait for some to finish"
+            )
 
     def pending_jobs(self) -> dict[str, int]:
         """Each backend's queue depth."""

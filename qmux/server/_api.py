@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from typing import Final, final
 
 import msgspec
@@ -43,6 +44,8 @@ class Api:
     """The native API's handlers, over the view of the service both front doors share."""
 
     view: ServiceView
+    #: each tenant's token digest, by name: the namespace of the session ids its seeds derive
+    digests: Mapping[str, str]
 
     def pending_jobs_header(self) -> dict[str, str]:
         """``Qmux-Pending-Jobs``: each backend's queue depth as a JSON object; left out past 4 KiB."""
@@ -54,7 +57,12 @@ class Api:
         return Reply.json(200, BackendList(devices=devices))
 
     async def create_session(self, request: Request) -> Reply:
+        """Open a session; with an ``id_seed``, under the id derived from it and the tenant's token
+        (`qmux._wire.session_id_from_seed`): the client knows it already, and no other tenant can
+        reach it, so the answer says nothing about anyone else's ids."""
         body: CreateSession = request.body
+        seed = body.id_seed
+        session_id = None if seed is None else _wire.session_id_from_seed(self.digests[request.tenant], seed)
         details, created = await self.view.open_session(
             request.tenant,
             body.backend,
@@ -62,17 +70,16 @@ class Api:
             mode=body.mode,
             failure_policy=body.failure_policy,
             max_jobs=body.max_jobs,
-            session_id=body.id,
+            session_id=session_id,
         )
         return Reply.json(201 if created else 200, session_document(details))
 
     async def submit_job(self, request: Request) -> Reply:
         body: SubmitJob = request.body
         target = await self.view.job_target(request.tenant, session_id=body.session_id, backend=body.backend)
-        limit = self.view.limits.max_blob_bytes
-        inputs = _wire.decode(body.params, max_blob_bytes=limit)
-        options = _wire.decode(body.options, max_blob_bytes=limit) if body.options else None
-        job = await self.view.submit(request.tenant, target, body.program_id, inputs, options)
+        fields = {"params": body.params, "options": body.options} if body.options else {"params": body.params}
+        decoded = _wire.decode_fields(fields, max_blob_bytes=self.view.limits.max_blob_bytes)
+        job = await self.view.submit(request.tenant, target, body.program_id, decoded["params"], decoded.get("options"))
         return Reply.json(201, await job_document(job))
 
     async def get_job(self, request: Request) -> Reply:
