@@ -406,7 +406,7 @@ class RemoteService:
             )
         except httpx.TransportError as exc:
             raise ServiceClosedError(
-                f"the qmux server at {self.url} did not answer {method} {path}: {type(exc).__name__}: {exc}"
+                f"the qmux server at {self.url} did not answer {method} {path}: {_transport_failure(exc)}"
             ) from exc
         except RuntimeError as exc:  # the client is closed
             raise ServiceClosedError(f"the connection to {self.url} is closed: {exc}") from exc
@@ -605,6 +605,16 @@ def _error_of(response: httpx.Response) -> QmuxError:
 
 def _garbled(what: str, exc: BaseException) -> QmuxError:
     return QmuxError(f"the server's answer to {what} is not what qmux expects ({type(exc).__name__}: {exc})")
+
+
+def _transport_failure(exc: httpx.TransportError) -> str:
+    """What went wrong under httpx's error: a TLS failure (an unverifiable certificate) says why."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS: {cause}"
+        cause = cause.__cause__ or cause.__context__
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _ssl_context(verify: object) -> ssl.SSLContext:
