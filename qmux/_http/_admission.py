@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final, final
 
+import structlog
 import trio
 from attrs import define, field
 
@@ -37,8 +38,12 @@ from ._messages import HttpError
 
 __all__ = ["MAX_ADDRESSES", "Admission", "AuthThrottle", "TokenBucket", "address_key"]
 
+_log = structlog.get_logger("qmux.http")
+
 #: client addresses the failed-authentication throttle remembers, at most
 MAX_ADDRESSES: Final = 10_000
+#: a tenant or an address that is being refused is logged at most this often (a flood must not flood the log)
+_WARN_EVERY: Final = 10.0
 #: credentials accepted from one address that it remembers, at most
 _GOOD_PER_ADDRESS: Final = 8
 
@@ -81,6 +86,8 @@ class Admission:
     total: int = field(default=0, init=False)
     _in_flight: dict[str, int] = field(factory=dict, init=False)
     _rates: dict[str, TokenBucket] = field(factory=dict, init=False)
+    #: when each tenant was last logged as refused
+    _warned: dict[str, float] = field(factory=dict, init=False)
 
     def in_flight(self, tenant: str) -> int:
         return self._in_flight.get(tenant, 0)
@@ -122,6 +129,7 @@ class Admission:
             bucket = self._rates[tenant] = TokenBucket.full(limits.rate_per_tenant, limits.burst_per_tenant, now)
         wait = bucket.take(now)
         if wait:
+            self._warn(tenant, now, "rate", limits.rate_per_tenant)
             raise HttpError(
                 429,
                 CapacityError(
@@ -133,12 +141,19 @@ class Admission:
             )
         held = self._in_flight.get(tenant, 0)
         if held >= limits.max_in_flight_per_tenant:
+            self._warn(tenant, now, "in_flight", limits.max_in_flight_per_tenant)
             raise HttpError(
                 503,
                 CapacityError(f"tenant {tenant!r} has {held} requests in flight, its limit; retry shortly"),
                 code="busy",
                 headers=_retry_after(1),
             )
+
+    def _warn(self, tenant: str, now: float, limit: str, value: int) -> None:
+        """Log that `tenant` is refused, once per `_WARN_EVERY` seconds (each refusal is in ``http.request``)."""
+        if now - self._warned.get(tenant, -_WARN_EVERY) >= _WARN_EVERY:
+            self._warned[tenant] = now
+            _log.warning("http.tenant_limited", tenant=tenant, limit=limit, value=value)
 
 
 def address_key(client: object) -> str | None:
@@ -149,6 +164,8 @@ def address_key(client: object) -> str | None:
     if not isinstance(client, (tuple, list)) or not client or not isinstance(client[0], str):
         return None
     host = client[0]
+    if host.count(".") == 3 and host.replace(".", "").isdigit():
+        return host  # IPv4, by far the usual: no parsing on every request
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -166,6 +183,8 @@ class _Address:
     bucket: TokenBucket
     #: SHA-256 of the credentials accepted from this address, most recent last
     good: OrderedDict[bytes, None] = field(factory=OrderedDict)
+    #: when this address was last logged as throttled
+    warned: float = -_WARN_EVERY
 
 
 @final
@@ -194,6 +213,9 @@ class AuthThrottle:
         if bucket.tokens >= 1 or (credential is not None and _digest(credential) in entry.good):
             return
         wait = (1 - bucket.tokens) / bucket.rate
+        if now - entry.warned >= _WARN_EVERY:
+            entry.warned = now
+            _log.warning("http.auth_throttled", address=address, per_minute=self.per_minute)
         raise HttpError(
             429,
             AuthenticationError(

@@ -70,6 +70,8 @@ class Request:
     params: Mapping[str, str]
     query: Any = None
     body: Any = None
+    #: the body's size on the wire, in bytes
+    body_size: int = 0
 
 
 def header(scope: Scope, name: bytes) -> str | None:

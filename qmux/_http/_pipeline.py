@@ -15,7 +15,8 @@ door is an API: its routes, its authenticator, its dialect. For each request, in
    (`HttpError`) with its own, anything else is a bug: logged whole, answered 500 with a body
    that says only that it happened. A GET whose client goes away is cancelled at once (a long
    poll gives its slot back when its client leaves, not when its wait ends);
-6. send the whole reply; log the request once, as an ``http.request`` event.
+6. send the whole reply; log the request once, as an ``http.request`` event (a 429 at debug
+   level: who is being throttled is logged apart, at most every ten seconds).
 
 A refused request changes nothing. Every answer, refusals included, goes through the front
 door's `Dialect`, in one code path, so both APIs refuse alike. A WebSocket handshake is refused
@@ -48,6 +49,9 @@ _log = structlog.get_logger("qmux.http")
 
 #: the status logged for a request whose client went away before its answer (nginx's word for it)
 CLIENT_GONE: Final = 499
+#: refused by a rate or the auth throttle: logged at debug level (a flood must not flood the log);
+#: `Admission` and `AuthThrottle` log who is refused, at most every few seconds
+_THROTTLED: Final = 429
 
 
 def _every_path(path: str) -> bool:
@@ -132,7 +136,8 @@ class HttpApp:
         if reply is not None:
             await _send(send, scope, door, reply, tenant, trace_id)
         status = reply.status if reply is not None else CLIENT_GONE
-        log = _log.debug if route is not None and route.quiet and status < 300 else _log.info
+        quiet = (route is not None and route.quiet and status < 300) or status == _THROTTLED
+        log = _log.debug if quiet else _log.info
         log(
             "http.request",
             api=door.dialect.name,
@@ -203,7 +208,7 @@ class HttpApp:
         raw = await read_body(receive, limits.max_body_bytes, limits.body_timeout)
         body = decode_body(raw, header(scope, b"content-type"), route, dialect)
         query = decode_query(bytes(scope.get("query_string", b"")), route, dialect)
-        return Request(tenant=tenant or "", params=params, query=query, body=body)
+        return Request(tenant=tenant or "", params=params, query=query, body=body, body_size=len(raw))
 
     async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse a WebSocket handshake with a 403: with the front door's error body where the server

@@ -50,6 +50,8 @@ MAX_DEPTH: Final = 64
 MAX_BLOB_BYTES: Final = 256 * 1024 * 1024
 
 _TYPE, _VALUE = "__type__", "__value__"
+#: a blob is inflated this much at a time, checked against the limit after each piece
+_INFLATE_PIECE: Final = 1024 * 1024
 
 
 # -- encoding ----------------------------------------------------------------------------------------
@@ -225,17 +227,25 @@ class _Decoder:
         except (binascii.Error, ValueError) as exc:
             raise InvalidInputError(f"value at {where} is not valid base64: {exc}") from exc
         inflater = zlib.decompressobj()
+        out = io.BytesIO()
+        pending = compressed
         try:
-            data = inflater.decompress(compressed, self._left + 1)
+            while True:  # a piece at a time: past the limit, refused having held the limit at most
+                piece = inflater.decompress(pending, _INFLATE_PIECE)
+                out.write(piece)
+                if out.tell() > self._left:
+                    raise InvalidInputError(
+                        f"value at {where} decompresses to more than {self._left} bytes, what is left of the limit: "
+                        f"the arrays and circuits of one value may decompress to {self._max_blob} bytes, all together"
+                    )
+                pending = inflater.unconsumed_tail
+                if not pending and len(piece) < _INFLATE_PIECE:  # all read, and all the output it holds
+                    break
         except zlib.error as exc:
             raise InvalidInputError(f"value at {where} is not zlib data: {exc}") from exc
-        if len(data) > self._left:
-            raise InvalidInputError(
-                f"value at {where} decompresses to more than {self._left} bytes, what is left of the limit: the "
-                f"arrays and circuits of one value may decompress to {self._max_blob} bytes, all together"
-            )
-        self._left -= len(data)
-        return io.BytesIO(data)
+        self._left -= out.tell()
+        out.seek(0)
+        return out
 
     def fields(self, value: Any, where: str, required: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(value, dict) or not set(required) <= set(value):
