@@ -238,11 +238,24 @@ async def _handle(door: FrontDoor, route: Route, request: Request, receive: Rece
     if route.method != "GET":
         return await route.handler(door.handlers, request)
     result: outcome.Outcome[Reply] | None = None
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_when_gone, receive, nursery.cancel_scope)
-        result = await _capture(route.handler(door.handlers, request))
-        nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_when_gone, receive, nursery.cancel_scope)
+            result = await _capture(route.handler(door.handlers, request))
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # cancelled from outside (a server shutting down; in memory, the caller itself): raise the
+        # `trio.Cancelled` bare, as the handler alone would have, so `except trio.Cancelled` still sees it
+        cancelled, rest = group.split(trio.Cancelled)
+        if rest is not None or cancelled is None:
+            raise
+        raise _first(cancelled) from None
     return None if result is None else result.unwrap()
+
+
+def _first(group: BaseExceptionGroup[trio.Cancelled]) -> trio.Cancelled:
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 async def _cancel_when_gone(receive: Receive, scope: trio.CancelScope) -> None:
