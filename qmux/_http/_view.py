@@ -112,9 +112,11 @@ class ServiceView:
     ) -> tuple[Mapping[str, Any], bool]:
         """Open a session for `tenant` (SPEC S1, S4, B1, F1, L1): its details, and whether it is new.
 
-        A client may propose the id; proposing again the id of a session it already has on the
-        same backend is a retried create, answered with that session as it is now. The answer
-        waits until the session is in the journal, as a job's does: what is acknowledged survives.
+        A front door may choose the id (the native API derives it from its client's seed, in the
+        tenant's namespace); the id of a session the tenant already has on the same backend is a
+        retried create, answered with that session as it is now. Past the tenant's open sessions,
+        429. The answer waits until the session is in the journal, as a job's does: what is
+        acknowledged survives.
         """
         self.refuse_new_work()
         if session_id is not None and self.service.session_owner(session_id) == tenant:
