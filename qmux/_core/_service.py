@@ -82,6 +82,9 @@ class Service(BackendDirectory):
         #: closed sessions and jobs (finished or not), found by id until per-owner retention drops them
         self._finished: Retained[SessionActor] = Retained(settings.retain_finished)
         self._jobs: Retained[JobRecord] = Retained(settings.retain_finished, evictable=_is_finished)
+        #: per owner: how many sessions are open, and which jobs are queued or running (admission by owner)
+        self._open_of: dict[str | None, int] = {}
+        self._unfinished_of: dict[str | None, set[str]] = {}
         self._accepting = True
         self._all_ended = trio.Event()
         self._all_ended.set()
@@ -161,6 +164,7 @@ class Service(BackendDirectory):
     def _start(self, actor: SessionActor) -> None:
         """Supervise `actor`: a temporary child of the service's nursery (one-for-one)."""
         self._live[actor.session_id] = actor
+        self._open_of[actor.owner] = self._open_of.get(actor.owner, 0) + 1
         self._all_ended = trio.Event() if self._all_ended.is_set() else self._all_ended
         self._nursery.start_soon(actor.run, name=f"qmux session {actor.session_id}")
 
@@ -186,11 +190,24 @@ class Service(BackendDirectory):
         job = self._jobs.get(job_id)
         return job.owner if job is not None else None
 
+    def open_sessions_of(self, owner: str | None) -> int:
+        """How many sessions tagged `owner` are open now (a front door bounds it per tenant)."""
+        return self._open_of.get(owner, 0)
+
+    def unfinished_jobs_of(self, owner: str | None) -> int:
+        """How many jobs tagged `owner` are queued or running now (a front door bounds it per tenant)."""
+        return len(self._unfinished_of.get(owner, ()))
+
     def _known(self, session_id: str) -> bool:
         return session_id in self._live or session_id in self._finished or session_id in self._jobs
 
     def _session_ended(self, actor: SessionActor) -> None:
-        self._live.pop(actor.session_id, None)
+        if self._live.pop(actor.session_id, None) is not None:
+            left = self._open_of[actor.owner] - 1
+            if left:
+                self._open_of[actor.owner] = left
+            else:
+                del self._open_of[actor.owner]
         self._finished.add(actor.session_id, actor, actor.owner)
         if not self._live:
             self._all_ended.set()
@@ -247,8 +264,8 @@ class Service(BackendDirectory):
     def _register_job(self, job: JobRecord) -> None:
         self._jobs.add(job.job_id, job, job.owner)
         job.events, job.position = self.events_hub, self._queue_position
+        self._count_unfinished(job)
         if self._journal is not None:
-            job.observer = self._journal.job_changed
             job.durable = self._journal.job_changed(job)
         job.publish()
 
@@ -361,6 +378,23 @@ class Service(BackendDirectory):
         self.backend(backend)
         return self._schedulers[backend].queue_info()
 
+    def _count_unfinished(self, job: JobRecord) -> None:
+        """Count `job` as its owner's until it ends; it tells the journal of each change too."""
+        if job.status.is_final:
+            return
+        self._unfinished_of.setdefault(job.owner, set()).add(job.job_id)
+        job.observer = self._job_changed
+
+    def _job_changed(self, job: JobRecord) -> None:
+        if job.status.is_final:
+            unfinished = self._unfinished_of.get(job.owner)
+            if unfinished is not None:
+                unfinished.discard(job.job_id)
+                if not unfinished:
+                    del self._unfinished_of[job.owner]
+        if self._journal is not None:
+            self._journal.job_changed(job)
+
     # -- recovery ------------------------------------------------------------------------------
 
     def _recover(self, sessions: list[SessionSnapshot], jobs: list[JobSnapshot]) -> None:
@@ -415,9 +449,9 @@ class Service(BackendDirectory):
         )
         job.clock = self._clock
         self._jobs.add(job.job_id, job, job.owner)
-        if self._journal is not None and snapshot.status in ("QUEUED", "RUNNING"):
-            job.observer = self._journal.job_changed
-            if job.status.is_final:  # failed as interrupted by the restart: that is news to keep
+        if snapshot.status in ("QUEUED", "RUNNING"):
+            self._count_unfinished(job)
+            if job.status.is_final and self._journal is not None:  # failed as interrupted by the restart: news
                 self._journal.job_changed(job)
         return job
 

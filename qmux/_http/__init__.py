@@ -7,7 +7,8 @@ their routes, schemas and error dialect; everything else is here, once:
   -> decode -> handle -> encode -> log, for each of its `FrontDoor`s;
 - `Route`, `find_route` (``_routing``); `Request`, `Reply`, `HttpError` (``_messages``);
 - `Dialect` (``_dialect``): how a front door answers errors and how strictly it reads;
-- `InFlight`, `read_body`, `HttpLimits` (``_limits``); `decode_body`, `decode_query` (``_decoding``);
+- `Admission`, `AuthThrottle` (``_admission``): per-tenant admission, the failed-authentication throttle;
+- `read_body`, `check_json_depth`, `HttpLimits` (``_limits``); `decode_body`, `decode_query` (``_decoding``);
 - `ServiceView` (``_view``): tenancy, the shutdown gate and long polls, over one service;
 - `Tenant`, `TokenAuth` (``_tenants``): tenants and their bearer tokens;
 - the documents (``_documents``) and operations (``_handlers``) both APIs serve alike;
@@ -21,6 +22,7 @@ Needs the ``server`` extra (msgspec).
 from __future__ import annotations
 
 from . import _handlers as handlers
+from ._admission import Admission, AuthThrottle, TokenBucket
 from ._decoding import decode_body, decode_query
 from ._dialect import Dialect, ErrorBody, ErrorCause, ErrorDetail
 from ._documents import (
@@ -37,7 +39,7 @@ from ._documents import (
     job_state,
     session_document,
 )
-from ._limits import HttpLimits, InFlight, check_content_length, read_body
+from ._limits import MAX_JSON_DEPTH, HttpLimits, check_content_length, check_json_depth, read_body
 from ._listing import Key, Page, decode_cursor, encode_cursor, job_key, page_of, parse_instant, session_key
 from ._messages import HttpError, Message, Receive, Reply, Request, Scope, Send, header
 from ._openapi import generic_errors, openapi_document
@@ -49,10 +51,13 @@ from ._view import ServiceView, Taken, WorkObserver
 
 __all__ = [
     "KEEPALIVE_SECONDS",
+    "MAX_JSON_DEPTH",
     "RAW_JSON",
     "RAW_TEXT",
     "TOKEN_SHA256",
+    "Admission",
     "Answered",
+    "AuthThrottle",
     "BackendStatus",
     "Device",
     "DeviceStatus",
@@ -68,7 +73,6 @@ __all__ = [
     "HttpApp",
     "HttpError",
     "HttpLimits",
-    "InFlight",
     "IsoTime",
     "JobProgram",
     "JobState",
@@ -89,8 +93,10 @@ __all__ = [
     "Tenant",
     "Timestamp",
     "TokenAuth",
+    "TokenBucket",
     "WorkObserver",
     "check_content_length",
+    "check_json_depth",
     "check_token",
     "decode_body",
     "decode_cursor",

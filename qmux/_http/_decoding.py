@@ -1,7 +1,8 @@
 """A request's body and query string, decoded and checked against its route's schemas.
 
 What is refused and how: a body of the wrong media type (415), one that is not JSON (400), one
-that does not fit the route's struct (422, naming the field); a query parameter given twice, or
+that does not fit the route's struct (422, naming the field), or nests deeper than
+`MAX_JSON_DEPTH` (422, before the parser recurses into it); a query parameter given twice, or
 that does not fit (422). A parameter or form field whose schema type is a list may repeat. A
 body or query on a route that takes none is refused where the front door's dialect is strict,
 and ignored where it is not. Unknown fields are the schema's affair (``forbid_unknown_fields``).
@@ -19,6 +20,7 @@ import msgspec.inspect
 
 from .._core import InvalidInputError
 from ._dialect import Dialect
+from ._limits import check_json_depth
 from ._messages import HttpError
 from ._routing import Route
 
@@ -47,6 +49,7 @@ def decode_body(raw: bytes, content_type: str | None, route: Route, dialect: Dia
         )
     if not raw.strip():
         raise HttpError(400, InvalidInputError("this request needs a JSON body"), code="malformed_json")
+    check_json_depth(raw)
     try:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:

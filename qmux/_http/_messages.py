@@ -90,6 +90,8 @@ class Request:
     params: Mapping[str, str]
     query: Any = None
     body: Any = None
+    #: the body's size on the wire, in bytes
+    body_size: int = 0
     #: the request's headers as ASGI gives them (lowercase names); read them with `header`
     raw_headers: Sequence[tuple[bytes, bytes]] = ()
 

@@ -23,11 +23,11 @@ _REF: Final = "#/components/schemas/{name}"
 
 def generic_errors(route: Route) -> tuple[int, ...]:
     """The error statuses the pipeline itself may answer for `route`, before or around its handler."""
-    statuses = {500}
+    statuses = {429, 500, 503}  # throttled (a tenant's rate, or an address's failed authentications), busy
     if not route.public:
-        statuses |= {401, 429, 503}
+        statuses |= {401}
     if route.body is not None:
-        statuses |= {400, 413, 415, 422}
+        statuses |= {400, 408, 413, 415, 422}
     if route.query is not None:
         statuses |= {422}
     return tuple(sorted(statuses))

@@ -5,17 +5,21 @@ it in memory in tests) that serves one or more `FrontDoor`s over one `ServiceVie
 door is an API: its routes, its authenticator, its dialect. For each request, in order:
 
 1. pick the front door that owns the path, and find the route (404, 405);
-2. authenticate, unless the route is public (401);
-3. admit it under the server's in-flight limit, shared by every front door (503 ``busy``), unless
-   the route is a probe that must answer under load (`Route.bounded`);
-4. read the body within its limit (413), decode body and query against the route's schemas
-   (400, 415, 422);
+2. authenticate, unless the route is public (401); an address that fails too often is
+   answered 429 before its credential is checked (`AuthThrottle`);
+3. admit it under its tenant's rate (429) and in-flight limit (503), and the server's in-flight
+   limit, shared by every front door (503) (`Admission`), unless the route is a probe that must
+   answer under load (`Route.bounded` false);
+4. read the body within its size (413) and time (408) limits, check its JSON's depth and decode
+   body and query against the route's schemas (400, 415, 422);
 5. run the handler: a qmux error it raises answers with its class's status, a refusal
    (`HttpError`) with its own, anything else is a bug: logged whole, answered 500 with a body
-   that says only that it happened;
+   that says only that it happened. A GET whose client goes away is cancelled at once (a long
+   poll gives its slot back when its client leaves, not when its wait ends);
 6. send the whole reply, or a streaming reply's chunks as they come (`Reply.stream`, Server-Sent
    Events) until they end or the client disconnects; log the request once, as an ``http.request``
-   event, and tell the app's observers (`RequestObserver`: what metrics count) what the log line says.
+   event (a 429 at debug level: who is being throttled is logged apart, at most every ten
+   seconds), and tell the app's observers (`RequestObserver`: what metrics count) what it says.
 
 A streaming reply is counted in flight only while its handler runs, not while it streams: a
 stream is long by nature and would hold a slot meant for short requests. What bounds streams is
@@ -23,24 +27,27 @@ what they hold: each holds one event subscription, and the service bounds those 
 (``ServiceSettings.max_subscribers_per_owner``).
 
 A refused request changes nothing. Every answer, refusals included, goes through the front
-door's `Dialect`, in one code path, so both APIs refuse alike.
+door's `Dialect`, in one code path, so both APIs refuse alike. A WebSocket handshake is refused
+with a 403 (nothing here speaks WebSocket).
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final, final
 
+import outcome
 import structlog
 import trio
 from attrs import define, field, frozen
 
-from .._core import AuthenticationError, QmuxError
+from .._core import AuthenticationError, InvalidInputError, QmuxError
+from ._admission import Admission, AuthThrottle, address_key
 from ._decoding import decode_body, decode_query
 from ._dialect import Dialect
-from ._limits import InFlight, check_content_length, read_body
+from ._limits import check_content_length, read_body
 from ._messages import HttpError, Receive, Reply, Request, Scope, Send, header
 from ._routing import Route, find_route
 from ._view import ServiceView
@@ -69,6 +76,12 @@ class Answered:
 #: told of every request once it is answered; called inline, so it must be cheap and must not raise
 RequestObserver = Callable[[Answered], None]
 
+#: the status logged for a request whose client went away before its answer (nginx's word for it)
+CLIENT_GONE: Final = 499
+#: refused by a rate or the auth throttle: logged at debug level (a flood must not flood the log);
+#: `Admission` and `AuthThrottle` log who is refused, at most every few seconds
+_THROTTLED: Final = 429
+
 
 def _every_path(path: str) -> bool:
     return True
@@ -88,31 +101,40 @@ class FrontDoor:
     owns: Callable[[str], bool] = _every_path
     #: headers added to every answer to an authenticated request (the native API's queue depths)
     answer_headers: Callable[[], Mapping[str, str]] | None = None
+    #: public routes that check a credential themselves (IAM's token call): a 4xx answer from
+    #: one counts as a failed authentication of the client's address
+    credential_paths: frozenset[str] = frozenset()
 
 
 @final
 @define(eq=False)
 class HttpApp:
-    """An ASGI 3 application (``http`` and ``lifespan`` scopes) serving its front doors."""
+    """An ASGI 3 application (``http``, ``websocket`` and ``lifespan`` scopes) serving its front doors."""
 
     doors: tuple[FrontDoor, ...]
     view: ServiceView
-    in_flight: InFlight
+    admission: Admission
+    throttle: AuthThrottle = field()
     #: told of every answered request (`observe` adds one); shared with the apps `mount` makes
     observers: list[RequestObserver] = field(factory=list)
+
+    @throttle.default
+    def _throttle(self) -> AuthThrottle:
+        limits = self.view.limits
+        return AuthThrottle(limits.failed_auth_per_minute, limits.failed_auth_burst)
 
     @classmethod
     def serving(cls, door: FrontDoor, view: ServiceView) -> HttpApp:
         """An app with one front door, bounded by `view`'s limits."""
-        return cls((door,), view, InFlight(view.limits.max_in_flight))
+        return cls((door,), view, Admission(view.limits))
 
     def mount(self, door: FrontDoor) -> HttpApp:
         """This app with `door` in front: `door` answers the paths it owns, this app's doors the rest.
 
-        The two share the view (tenancy, shutdown), the in-flight limit and the observers: one
-        server, one bound, one count.
+        The two share the view (tenancy, shutdown), the admission limits, the throttle and the
+        observers: one server, one bound, one count.
         """
-        return HttpApp((door, *self.doors), self.view, self.in_flight, self.observers)
+        return HttpApp((door, *self.doors), self.view, self.admission, self.throttle, self.observers)
 
     def observe(self, observer: RequestObserver) -> None:
         """Tell `observer` of every request this app (and any app mounted over it) answers."""
@@ -133,34 +155,41 @@ class HttpApp:
         self.view.begin_shutdown()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        kind = scope["type"]
+        if kind == "lifespan":
             await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":  # websockets and the like: not served
-            return
+        elif kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._refuse_websocket(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = trio.current_time()
         door = self._door(scope["path"])
         trace_id = secrets.token_hex(8) if door.dialect.trace_header is not None else None
         route, tenant, reply = await self._answer(door, scope, receive)
-        await _send(send, scope, door, reply, tenant, trace_id)
-        if reply.stream is not None:
-            await _stream(reply.stream, send, receive, head=scope["method"] == "HEAD", keepalive=reply.keepalive)
+        if reply is not None:
+            await _send(send, scope, door, reply, tenant, trace_id)
+            if reply.stream is not None:
+                await _stream(reply.stream, send, receive, head=scope["method"] == "HEAD", keepalive=reply.keepalive)
+        status = reply.status if reply is not None else CLIENT_GONE
         seconds = trio.current_time() - started
         operation = route.operation_id if route else None
-        log = _log.debug if route is not None and route.quiet and reply.status < 300 else _log.info
+        quiet = (route is not None and route.quiet and status < 300) or status == _THROTTLED
+        log = _log.debug if quiet else _log.info
         log(
             "http.request",
             api=door.dialect.name,
             method=scope["method"],
             path=scope["path"],
             route=operation,
-            status=reply.status,
+            status=status,
             tenant=tenant,
             duration_ms=round(seconds * 1000, 3),
             **({"trace_id": trace_id} if trace_id is not None else {}),
         )
         if self.observers:
-            answered = Answered(door.dialect.name, operation, reply.status, tenant, seconds)
+            answered = Answered(door.dialect.name, operation, status, tenant, seconds)
             for observer in self.observers:
                 observer(answered)
 
@@ -170,16 +199,20 @@ class HttpApp:
                 return door
         return self.doors[-1]
 
-    async def _answer(self, door: FrontDoor, scope: Scope, receive: Receive) -> tuple[Route | None, str | None, Reply]:
-        """The reply to one request, with the route and the tenant it was found to be for."""
+    async def _answer(
+        self, door: FrontDoor, scope: Scope, receive: Receive
+    ) -> tuple[Route | None, str | None, Reply | None]:
+        """The reply to one request (``None``: its client went away), with the route and tenant it was for."""
         route: Route | None = None
         tenant: str | None = None
+        reply: Reply | None
+        address = address_key(scope.get("client"))
         try:
             route, params = find_route(door.routes, scope["method"], scope["path"], unknown=door.dialect.unknown_route)
-            tenant = _authenticate(door, route, scope)
-            with self.in_flight if route.bounded else _UNBOUNDED:
+            tenant = self._authenticate(door, route, scope, address)
+            with self.admission.admit(tenant) if route.bounded else _UNBOUNDED:
                 request = await self._read(door.dialect, route, params, tenant, scope, receive)
-                reply = await route.handler(door.handlers, request)
+                reply = await _handle(door, route, request, receive)
         except HttpError as refusal:
             reply = door.dialect.refusal(refusal)
         except QmuxError as error:
@@ -187,31 +220,108 @@ class HttpApp:
         except Exception as exc:  # a bug: log it whole, tell the client only that it happened
             _log.error("http.error", api=door.dialect.name, route=route.operation_id if route else None, exc_info=exc)
             reply = door.dialect.error(QmuxError("the server failed to handle this request; see its log"))
+        refused = reply is not None and 400 <= reply.status < 500
+        if refused and route is not None and route.path in door.credential_paths:
+            self.throttle.failed(address)
         return route, tenant, reply
+
+    def _authenticate(self, door: FrontDoor, route: Route, scope: Scope, address: str | None) -> str | None:
+        """The tenant the request's credential names (``None`` on a public route); else 429 or 401."""
+        credential = header(scope, b"authorization")
+        self.throttle.check(address, credential)
+        if route.public:
+            return None
+        tenant = door.authenticate(credential)
+        if tenant is None:
+            self.throttle.failed(address)
+            raise HttpError(
+                401,
+                AuthenticationError(door.dialect.unauthorized),
+                code="unauthorized",
+                headers={"www-authenticate": 'Bearer realm="qmux"'},
+            )
+        self.throttle.succeeded(address, credential)
+        return tenant
 
     async def _read(
         self, dialect: Dialect, route: Route, params: dict[str, str], tenant: str | None, scope: Scope, receive: Receive
     ) -> Request:
-        limit = self.view.limits.max_body_bytes
-        check_content_length(header(scope, b"content-length"), limit)
-        raw = await read_body(receive, limit)
+        limits = self.view.limits
+        check_content_length(header(scope, b"content-length"), limits.max_body_bytes)
+        raw = await read_body(receive, limits.max_body_bytes, limits.body_timeout)
         body = decode_body(raw, header(scope, b"content-type"), route, dialect)
         query = decode_query(bytes(scope.get("query_string", b"")), route, dialect)
-        return Request(tenant=tenant or "", params=params, query=query, body=body, raw_headers=scope["headers"])
-
-
-def _authenticate(door: FrontDoor, route: Route, scope: Scope) -> str | None:
-    if route.public:
-        return None
-    tenant = door.authenticate(header(scope, b"authorization"))
-    if tenant is None:
-        raise HttpError(
-            401,
-            AuthenticationError(door.dialect.unauthorized),
-            code="unauthorized",
-            headers={"www-authenticate": 'Bearer realm="qmux"'},
+        return Request(
+            tenant=tenant or "",
+            params=params,
+            query=query,
+            body=body,
+            body_size=len(raw),
+            raw_headers=scope["headers"],
         )
-    return tenant
+
+    async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a WebSocket handshake with a 403: with the front door's error body where the server
+        lets an app answer a handshake with HTTP, else with ``websocket.close`` (the server's own 403)."""
+        door = self._door(scope["path"])
+        if (await receive())["type"] != "websocket.connect":
+            return  # the client left before its handshake was read: nothing to refuse
+        refusal = HttpError(
+            403,
+            InvalidInputError(f"{scope['path']} does not speak WebSocket; this server answers HTTP requests only"),
+            code="websocket_refused",
+        )
+        reply = door.dialect.refusal(refusal)
+        if "websocket.http.response" in scope.get("extensions", {}):
+            headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()]
+            headers.append((b"content-length", str(len(reply.body)).encode()))
+            await send({"type": "websocket.http.response.start", "status": reply.status, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": reply.body, "more_body": False})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+        _log.info("http.request", api=door.dialect.name, method="GET", path=scope["path"], route=None, status=403)
+
+
+async def _handle(door: FrontDoor, route: Route, request: Request, receive: Receive) -> Reply | None:
+    """Run the handler. A GET changes nothing, so it is cancelled as soon as its client goes away
+    (``None``); anything else runs to its end, answered or not."""
+    if route.method != "GET":
+        return await route.handler(door.handlers, request)
+    result: outcome.Outcome[Reply] | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_when_gone, receive, nursery.cancel_scope)
+            result = await _capture(route.handler(door.handlers, request))
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # cancelled from outside (a server shutting down; in memory, the caller itself): raise the
+        # `trio.Cancelled` bare, as the handler alone would have, so `except trio.Cancelled` still sees it
+        cancelled, rest = group.split(trio.Cancelled)
+        if rest is not None or cancelled is None:
+            raise
+        raise _first(cancelled) from None
+    return None if result is None else result.unwrap()
+
+
+def _first(group: BaseExceptionGroup[trio.Cancelled]) -> trio.Cancelled:
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+async def _cancel_when_gone(receive: Receive, scope: trio.CancelScope) -> None:
+    """Cancel `scope` when the client disconnects. The body is read, so ASGI has nothing else to
+    send; a server that sends something else anyway is not watched further."""
+    if (await receive())["type"] == "http.disconnect":
+        scope.cancel()
+
+
+async def _capture(call: Awaitable[Reply]) -> outcome.Outcome[Reply]:
+    """`call`'s reply or exception, kept to be raised outside the nursery (where it is not wrapped in
+    an exception group). Not `outcome.acapture`: a `trio.Cancelled` must propagate, not be kept."""
+    try:
+        return outcome.Value(await call)
+    except Exception as exc:
+        return outcome.Error(exc)
 
 
 async def _send(

@@ -10,7 +10,6 @@ restart): the front doors open them with the tenant's name, and `ServiceView` ch
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from typing import Final, final
@@ -18,6 +17,7 @@ from typing import Final, final
 from attrs import field, frozen
 
 from .._core import InvalidInputError, matches
+from .._wire import token_digest
 
 __all__ = ["TOKEN_SHA256", "Tenant", "TokenAuth", "check_token", "token_digest"]
 
@@ -39,11 +39,6 @@ def check_token(token: object) -> str:
     if not isinstance(token, str) or len(token) < _MIN_TOKEN or token != token.strip():
         raise InvalidInputError(f"token must be a string of {_MIN_TOKEN} or more characters, no spaces around it")
     return token
-
-
-def token_digest(token: str) -> str:
-    """The hex SHA-256 of a token, as `Tenant.token_sha256` holds it."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @frozen

@@ -6,6 +6,9 @@ share (open a session, place and submit a job) are written once:
 - A tenant sees only what it owns: the core keeps each session's and job's ``owner`` tag (in
   the journal too, so it survives a restart), and another tenant's id answers the same 404 as
   an id that never existed, so ids cannot even be probed.
+- A tenant's open sessions and its queued or running jobs are bounded per tenant (429 past
+  ``max_open_sessions_per_tenant``, ``max_queued_jobs_per_tenant``), counted by the core per
+  owner: one tenant's backlog never refuses another's work.
 - From `begin_shutdown` on, new sessions and jobs are refused with 503 and every request held in
   a `long_poll` is answered at once; reads still work. Event streams end, and new ones are refused.
 - Each session and job it takes is told to its observers (`WorkObserver`: what metrics follow).
@@ -29,6 +32,7 @@ import trio
 from attrs import define, field, frozen
 
 from .._core import (
+    CapacityError,
     Event,
     InvalidInputError,
     Job,
@@ -77,6 +81,8 @@ class ServiceView:
     _long_polls: set[trio.CancelScope] = field(factory=set, init=False)
     #: the subscriptions of the event streams being sent, ended at shutdown
     _streams: set[Subscription] = field(factory=set, init=False)
+    #: per tenant: jobs being submitted now (not yet counted by the core)
+    _submitting: dict[str, int] = field(factory=dict, init=False)
 
     # -- shutdown ----------------------------------------------------------------------------
 
@@ -137,15 +143,23 @@ class ServiceView:
     ) -> tuple[Mapping[str, Any], bool]:
         """Open a session for `tenant` (SPEC S1, S4, B1, F1, L1): its details, and whether it is new.
 
-        A client may propose the id; proposing again the id of a session it already has on the
-        same backend is a retried create, answered with that session as it is now. The answer
-        waits until the session is in the journal, as a job's does: what is acknowledged survives.
+        A front door may choose the id (the native API derives it from its client's seed, in the
+        tenant's namespace); the id of a session the tenant already has on the same backend is a
+        retried create, answered with that session as it is now. Past the tenant's open sessions,
+        429. The answer waits until the session is in the journal, as a job's does: what is
+        acknowledged survives.
         """
         self.refuse_new_work()
         if session_id is not None and self.service.session_owner(session_id) == tenant:
             existing = await self.service.session(session_id)
             if existing.backend_name == backend:
                 return await existing.details(), False
+        limit = self.limits.max_open_sessions_per_tenant
+        if self.service.open_sessions_of(tenant) >= limit:
+            raise CapacityError(
+                f"tenant {tenant!r} has {limit} sessions open, its limit (max_open_sessions_per_tenant); "
+                "close some first"
+            )
         port = self.service.open_session_port(
             backend,
             max_time=max_time,
@@ -167,6 +181,7 @@ class ServiceView:
         tenant's, and a backend named beside it must be its own.
         """
         self.refuse_new_work()
+        self._check_jobs(tenant)
         if session_id is not None:
             session = await self.session(tenant, session_id)
             if backend is not None and backend != session.backend_name:
@@ -190,16 +205,37 @@ class ServiceView:
         tags: Iterable[str] = (),
     ) -> Job:
         """Submit a job to `target` (from `job_target`); a session's jobs are its owner's; `tags` label it (T1)."""
-        if isinstance(target, Session):
-            job = await target.run(program_id, inputs, options=options, tags=tags)
-        else:
-            job = Job(await self.service.submit_job(target, program_id, inputs, options, tags=tags, owner=tenant))
+        self._check_jobs(tenant)
+        self._submitting[tenant] = self._submitting.get(tenant, 0) + 1
+        try:
+            if isinstance(target, Session):
+                job = await target.run(program_id, inputs, options=options, tags=tags)
+            else:
+                job = Job(await self.service.submit_job(target, program_id, inputs, options, tags=tags, owner=tenant))
+        finally:
+            left = self._submitting[tenant] - 1
+            if left:
+                self._submitting[tenant] = left
+            else:
+                del self._submitting[tenant]
         self._took(Taken("job", job.job_id, job.backend_name, tenant))
         return job
 
     def _took(self, taken: Taken) -> None:
         for observer in self.observers:
             observer(taken)
+
+    def _check_jobs(self, tenant: str) -> None:
+        """Refuse a job past the tenant's limit: its queued and running jobs, and those being submitted.
+
+        (One being submitted may be counted twice for a moment, once the core has it: never too many.)
+        """
+        limit = self.limits.max_queued_jobs_per_tenant
+        if self.service.unfinished_jobs_of(tenant) + self._submitting.get(tenant, 0) >= limit:
+            raise CapacityError(
+                f"tenant {tenant!r} has {limit} jobs queued or running, its limit (max_queued_jobs_per_tenant); "
+                "wait for some to finish"
+            )
 
     def pending_jobs(self) -> dict[str, int]:
         """Each backend's queue depth."""

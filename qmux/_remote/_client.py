@@ -17,8 +17,10 @@ Three things the HTTP round trip changes, and how the client keeps the API the s
   connect; every answer of the server carries each backend's queue depth (a header), so
   ``pending_jobs`` is as fresh as the last call; ``await service.refresh()`` reads all again.
 * ``Session(...)`` is a synchronous constructor: the client checks the request against the
-  backend's configuration at once (the same checks and errors as in process), proposes an
-  unguessable session id, and creates the session on the server in the background at once, in
+  backend's configuration at once (the same checks and errors as in process), draws a random
+  seed from which it and the server derive the session's id (`qmux._wire.session_id_from_seed`:
+  the seed and the digest of its token, so that no tenant can name another's session), and
+  creates the session on the server in the background at once, in
   the order sessions were opened. Every awaited call of the session waits for that creation
   first and raises its error, if any (a refusal only the server can make, such as its
   ``max_open_sessions``, so arrives at the first ``await`` rather than at ``Session(...)``).
@@ -26,7 +28,10 @@ Three things the HTTP round trip changes, and how the client keeps the API the s
   (``GET /jobs/{id}/results?wait=S``) holds each request until the job ends or S seconds pass.
 
 HTTP behaviour lives in the transport, as httpx recommends: `RetryTransport` retries idempotent
-requests on connection errors and on 502, 503 and 504, with capped exponential backoff.
+requests on connection errors and on 502, 503 and 504, and any request on a 429 with
+Retry-After (the server's admission refused it before anything happened), with capped
+exponential backoff. An ``https`` URL's certificate is always verified: against the public CAs,
+or the CA given as ``verify``.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ DEFAULT_URL: Final = "http://127.0.0.1:8765"
 IDEMPOTENT: Final = "qmux.idempotent"
 _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RETRY_STATUSES: Final = frozenset({502, 503, 504})
+#: answered before anything happened when it carries Retry-After (rate and auth throttles): safe to resend
+_THROTTLED: Final = 429
 _RETRY_ERRORS: Final = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
@@ -107,6 +114,7 @@ async def connect(
     long_poll: float = 30.0,
     max_connections: int = 100,
     transport: httpx.AsyncBaseTransport | None = None,
+    verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
 ) -> AsyncIterator[RemoteService]:
     """Connect to a ``qmux serve`` server for the duration of the ``async with`` block.
 
@@ -114,7 +122,10 @@ async def connect(
     `timeout` bounds each request (connect, write, pool, and read beyond a long poll's wait);
     `retries` is how many times an idempotent request is tried again; `long_poll` is how long
     each result request may wait on the server. `transport` replaces the network (tests pass
-    ``httpx.ASGITransport(app)``); retries wrap it either way.
+    ``httpx.ASGITransport(app)``); retries wrap it either way. `verify`: how an ``https``
+    server's certificate is checked: ``True`` against the public CAs httpx trusts (certifi's), a
+    path to a PEM file of the CA(s) to trust (a private CA, or the server's own self-signed
+    certificate), or an `ssl.SSLContext`. Certificates are always verified: no ``verify=False``.
 
     The server is asked for its backends at once, so a wrong URL or token fails here.
     Leaving the block does not close the sessions opened through it: they live on the server
@@ -130,7 +141,7 @@ async def connect(
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise InvalidInputError(f"retries={retries!r} must be a whole number, 0 or more")
     inner = transport or httpx.AsyncHTTPTransport(
-        verify=_default_ssl_context(),
+        verify=_ssl_context(verify),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
     )
     client = httpx.AsyncClient(
@@ -141,7 +152,9 @@ async def connect(
     )
     body_error: BaseException | None = None
     async with client, trio.open_nursery() as nursery:
-        service = RemoteService(client, url=base_url, timeout=timeout, long_poll=long_poll)
+        service = RemoteService(
+            client, url=base_url, timeout=timeout, long_poll=long_poll, token_sha256=_wire.token_digest(token)
+        )
         service._nursery = nursery  # event streams read in tasks of the connection's own
         nursery.start_soon(service._create_sessions, name="qmux session creator")
         try:
@@ -159,12 +172,15 @@ async def connect(
 
 @final
 class RetryTransport(httpx.AsyncBaseTransport):
-    """Retries idempotent requests on connection errors and 502/503/504, with capped backoff.
+    """Retries idempotent requests on connection errors and 502/503/504, and any request on a 429
+    with Retry-After, with capped backoff.
 
     A request is idempotent if its method is (GET, HEAD, OPTIONS, PUT, DELETE) or if it carries
-    the ``qmux.idempotent`` extension (qmux's close, cancel and create-with-an-id are safe to
-    repeat). Anything else is sent once: a POST that may have reached the server is never
-    sent twice behind the caller's back. ``Retry-After`` is honoured up to `max_backoff`.
+    the ``qmux.idempotent`` extension (qmux's close, cancel and create-with-a-seed are safe to
+    repeat). Anything else is sent once, unless the server says it did nothing with it (a 429
+    with Retry-After: a rate or authentication throttle refused it at the door): a POST that may
+    have reached a handler is never sent twice behind the caller's back. ``Retry-After`` is
+    honoured up to `max_backoff`.
     """
 
     def __init__(
@@ -192,7 +208,9 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     raise
                 _log.debug("remote.retry", method=request.method, url=str(request.url), error=type(exc).__name__)
             else:
-                if not retryable or response.status_code not in _RETRY_STATUSES or attempt >= self._retries:
+                status = response.status_code
+                throttled = status == _THROTTLED and "retry-after" in response.headers
+                if not (throttled or (retryable and status in _RETRY_STATUSES)) or attempt >= self._retries:
                     return response
                 delay = _retry_after(response, default=delay, cap=self._max_backoff)
                 await response.aclose()
@@ -220,8 +238,11 @@ class RemoteService(BackendDirectory):
     #: sessions waiting to be created on the server, at most (a bound, like every queue)
     MAX_CREATING: Final = 10_000
 
-    def __init__(self, client: httpx.AsyncClient, *, url: str, timeout: float, long_poll: float) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, *, url: str, timeout: float, long_poll: float, token_sha256: str
+    ) -> None:
         self.url = url
+        self._token_sha256 = token_sha256
         self._client = client
         self._timeout = timeout
         self._long_poll = long_poll
@@ -271,8 +292,9 @@ class RemoteService(BackendDirectory):
             failure_policy=failure_policy,
             max_jobs=max_jobs,
         )
-        port = RemoteSessionPort(self, new_id(), backend)
-        body: dict[str, object] = {"id": port.session_id, "backend": backend, "max_ttl": terms.max_time, "mode": mode}
+        seed = new_id()
+        port = RemoteSessionPort(self, _wire.session_id_from_seed(self._token_sha256, seed), backend)
+        body: dict[str, object] = {"id_seed": seed, "backend": backend, "max_ttl": terms.max_time, "mode": mode}
         if terms.failure_policy != "continue":
             body["failure_policy"] = terms.failure_policy
         if terms.max_jobs is not None:
@@ -505,7 +527,7 @@ class RemoteService(BackendDirectory):
             )
         except httpx.TransportError as exc:
             raise ServiceClosedError(
-                f"the qmux server at {self.url} did not answer {method} {path}: {type(exc).__name__}: {exc}"
+                f"the qmux server at {self.url} did not answer {method} {path}: {_transport_failure(exc)}"
             ) from exc
         except RuntimeError as exc:  # the client is closed
             raise ServiceClosedError(f"the connection to {self.url} is closed: {exc}") from exc
@@ -553,7 +575,12 @@ class RemoteSessionPort:
         """The background creation: its outcome is what every later call waits for first."""
         created = False
         try:
-            await self._service._call("POST", "/sessions", json=body, expect=(200, 201), idempotent=True)
+            document = await self._service._call("POST", "/sessions", json=body, expect=(200, 201), idempotent=True)
+            if not isinstance(document, dict) or document.get("id") != self.session_id:
+                raise QmuxError(
+                    f"the server opened session {self.session_id} under another id "
+                    f"({document.get('id') if isinstance(document, dict) else document!r}); is it an older qmux?"
+                )
             created = True
         except QmuxError as exc:
             self._error = exc
@@ -731,9 +758,36 @@ def _garbled(what: str, exc: BaseException) -> QmuxError:
     return QmuxError(f"the server's answer to {what} is not what qmux expects ({type(exc).__name__}: {exc})")
 
 
+def _transport_failure(exc: httpx.TransportError) -> str:
+    """What went wrong under httpx's error: a TLS failure (an unverifiable certificate) says why."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS: {cause}"
+        cause = cause.__cause__ or cause.__context__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _ssl_context(verify: object) -> ssl.SSLContext:
+    """The context that verifies an https server: `connect`'s ``verify``, checked."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is True:
+        return _default_ssl_context()
+    if isinstance(verify, (str, os.PathLike)) and not isinstance(verify, bool):
+        try:
+            return ssl.create_default_context(cafile=os.fspath(verify))
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidInputError(f"verify={verify!r} is not a readable PEM file of CA certificates: {exc}") from None
+    raise InvalidInputError(
+        f"verify={verify!r} must be True (the public CAs), the path of a PEM file of the CA(s) to trust, or an "
+        "ssl.SSLContext; certificates are always verified"
+    )
+
+
 @functools.cache
 def _default_ssl_context() -> ssl.SSLContext:
-    """httpx's default verifying context, made once: loading the CA bundle costs ~30 ms a client."""
+    """httpx's default verifying context (certifi's CAs), made once: loading the bundle costs ~30 ms a client."""
     return httpx.create_ssl_context()
 
 

@@ -23,8 +23,9 @@ become lists) and objects with string keys. Everything else is a *typed object*
 
 numpy and qiskit stay optional: they are imported only to decode a value that names one of
 their types, and a value can only *be* one of their objects if its module is already imported.
-Decoding is bounded (nesting depth, and the size of every decompressed blob), since the
-server decodes what any client sends.
+Decoding is bounded (nesting depth, and what the blobs of one tree decompress to, all
+together), since the server decodes what any client sends: a few hundred kilobytes of
+compressed zeros must not become gigabytes.
 """
 
 from __future__ import annotations
@@ -41,14 +42,16 @@ from typing import Any, Final
 
 from .._core import InvalidInputError
 
-__all__ = ["MAX_BLOB_BYTES", "MAX_DEPTH", "decode", "encode"]
+__all__ = ["MAX_BLOB_BYTES", "MAX_DEPTH", "decode", "decode_fields", "encode"]
 
 #: deepest nesting of lists and objects `decode` accepts
 MAX_DEPTH: Final = 64
-#: largest decompressed blob (one array or one circuit) `decode` accepts, in bytes
+#: the most the blobs (arrays, circuits) of one tree may decompress to, all together, by default
 MAX_BLOB_BYTES: Final = 256 * 1024 * 1024
 
 _TYPE, _VALUE = "__type__", "__value__"
+#: a blob is inflated this much at a time, checked against the limit after each piece
+_INFLATE_PIECE: Final = 1024 * 1024
 
 
 # -- encoding ----------------------------------------------------------------------------------------
@@ -159,15 +162,26 @@ def _pack(write: Callable[[io.BytesIO], object]) -> str:
 
 
 def decode(tree: Any, *, max_blob_bytes: int = MAX_BLOB_BYTES) -> Any:
-    """The value a JSON tree from `encode` stands for; `InvalidInputError` says what is wrong where."""
+    """The value a JSON tree from `encode` stands for; `InvalidInputError` says what is wrong where.
+
+    `max_blob_bytes` bounds what all the blobs of `tree` decompress to, together.
+    """
     return _Decoder(max_blob_bytes).decode(tree, "$", 0)
 
 
+def decode_fields(fields: Mapping[str, Any], *, max_blob_bytes: int = MAX_BLOB_BYTES) -> dict[str, Any]:
+    """Several trees (a request's ``params`` and ``options``), each as `decode` reads it, under one
+    limit: `max_blob_bytes` bounds what all their blobs decompress to, together. Errors name the field."""
+    decoder = _Decoder(max_blob_bytes)
+    return {name: decoder.decode(tree, name, 0) for name, tree in fields.items()}
+
+
 class _Decoder:
-    __slots__ = ("_max_blob",)
+    __slots__ = ("_left", "_max_blob")
 
     def __init__(self, max_blob_bytes: int) -> None:
         self._max_blob = max_blob_bytes
+        self._left = max_blob_bytes
 
     def decode(self, tree: Any, where: str, depth: int) -> Any:
         if depth > MAX_DEPTH:
@@ -213,13 +227,25 @@ class _Decoder:
         except (binascii.Error, ValueError) as exc:
             raise InvalidInputError(f"value at {where} is not valid base64: {exc}") from exc
         inflater = zlib.decompressobj()
+        out = io.BytesIO()
+        pending = compressed
         try:
-            data = inflater.decompress(compressed, self._max_blob)
+            while True:  # a piece at a time: past the limit, refused having held the limit at most
+                piece = inflater.decompress(pending, _INFLATE_PIECE)
+                out.write(piece)
+                if out.tell() > self._left:
+                    raise InvalidInputError(
+                        f"value at {where} decompresses to more than {self._left} bytes, what is left of the limit: "
+                        f"the arrays and circuits of one value may decompress to {self._max_blob} bytes, all together"
+                    )
+                pending = inflater.unconsumed_tail
+                if not pending and len(piece) < _INFLATE_PIECE:  # all read, and all the output it holds
+                    break
         except zlib.error as exc:
             raise InvalidInputError(f"value at {where} is not zlib data: {exc}") from exc
-        if inflater.unconsumed_tail:
-            raise InvalidInputError(f"value at {where} decompresses to more than {self._max_blob} bytes, the limit")
-        return io.BytesIO(data)
+        self._left -= out.tell()
+        out.seek(0)
+        return out
 
     def fields(self, value: Any, where: str, required: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(value, dict) or not set(required) <= set(value):

@@ -7,7 +7,8 @@ body within its limit, decode, handle, answer errors with the wire's ``{"error":
 declared here as data:
 
 - authentication is IAM's: the bearer token is an access token from ``/identity/token`` (or a
-  tenant's own token), see `IamTokens`;
+  tenant's own token), see `IamTokens`; an API key refused there counts, like a 401, as a failed
+  authentication of the client's address (the pipeline's throttle);
 - the dialect is lenient: bodies may be JSON or form-encoded (IAM's token call is a form), and a
   body or query parameters a route does not take are ignored, as are unknown fields (the
   schemas say so);
@@ -52,7 +53,14 @@ IbmApp = HttpApp
 
 def ibm_door(view: ServiceView, tokens: IamTokens) -> FrontDoor:
     """IBM's Runtime API over `view`, authenticating with `tokens`."""
-    return FrontDoor(routes=ROUTES, handlers=IbmApi(view, tokens), authenticate=tokens.tenant, dialect=IBM, owns=owns)
+    return FrontDoor(
+        routes=ROUTES,
+        handlers=IbmApi(view, tokens),
+        authenticate=tokens.tenant,
+        dialect=IBM,
+        owns=owns,
+        credential_paths=frozenset({IAM_PATH}),  # a refused API key is a failed authentication
+    )
 
 
 def mount_ibm(native: HttpApp, service: Service, tenants: Iterable[Tenant], *, token_lifetime: int = 3600) -> HttpApp:

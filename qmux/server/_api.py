@@ -10,11 +10,14 @@ cancel a session, a backend's status) are `qmux._http.handlers`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+from collections.abc import Mapping
 from typing import Final, final
 
 import msgspec
-from attrs import frozen
+import trio
+from attrs import field, frozen
 
 from .. import _wire
 from .._core import BackendHandle, InvalidInputError, Job, JobError, JobStatus, QmuxError
@@ -60,6 +63,12 @@ __all__ = ["PENDING_JOBS_HEADER", "Api"]
 #: on every authenticated answer: each backend's queue depth, so a client's `pending_jobs` stays fresh
 PENDING_JOBS_HEADER: Final = "Qmux-Pending-Jobs"
 _MAX_PENDING_HEADER: Final = 4096
+#: a body this large may carry arrays that take a while to inflate (up to ``max_blob_bytes``): its
+#: params are decoded in a worker thread, where zlib lets the event loop, and every other tenant's
+#: requests, go on meanwhile
+THREAD_DECODE_BYTES: Final = 64 * 1024
+#: such decodes at once, server-wide: what they hold in memory is this many ``max_blob_bytes`` at most
+LARGE_DECODES: Final = 2
 
 
 @final
@@ -68,6 +77,10 @@ class Api:
     """The native API's handlers, over the view of the service both front doors share."""
 
     view: ServiceView
+    #: each tenant's token digest, by name: the namespace of the session ids its seeds derive
+    digests: Mapping[str, str]
+    #: the worker threads that decode large bodies (`THREAD_DECODE_BYTES`), `LARGE_DECODES` at most
+    large_decodes: trio.CapacityLimiter = field(factory=lambda: trio.CapacityLimiter(LARGE_DECODES))
 
     def pending_jobs_header(self) -> dict[str, str]:
         """``Qmux-Pending-Jobs``: each backend's queue depth as a JSON object; left out past 4 KiB."""
@@ -79,7 +92,12 @@ class Api:
         return Reply.json(200, BackendList(devices=devices))
 
     async def create_session(self, request: Request) -> Reply:
+        """Open a session; with an ``id_seed``, under the id derived from it and the tenant's token
+        (`qmux._wire.session_id_from_seed`): the client knows it already, and no other tenant can
+        reach it, so the answer says nothing about anyone else's ids."""
         body: CreateSession = request.body
+        seed = body.id_seed
+        session_id = None if seed is None else _wire.session_id_from_seed(self.digests[request.tenant], seed)
         details, created = await self.view.open_session(
             request.tenant,
             body.backend,
@@ -87,17 +105,22 @@ class Api:
             mode=body.mode,
             failure_policy=body.failure_policy,
             max_jobs=body.max_jobs,
-            session_id=body.id,
+            session_id=session_id,
         )
         return Reply.json(201 if created else 200, session_document(details))
 
     async def submit_job(self, request: Request) -> Reply:
         body: SubmitJob = request.body
         target = await self.view.job_target(request.tenant, session_id=body.session_id, backend=body.backend)
-        limit = self.view.limits.max_blob_bytes
-        inputs = _wire.decode(body.params, max_blob_bytes=limit)
-        options = _wire.decode(body.options, max_blob_bytes=limit) if body.options else None
-        job = await self.view.submit(request.tenant, target, body.program_id, inputs, options, body.tags)
+        fields = {"params": body.params, "options": body.options} if body.options else {"params": body.params}
+        decode = functools.partial(_wire.decode_fields, fields, max_blob_bytes=self.view.limits.max_blob_bytes)
+        if request.body_size > THREAD_DECODE_BYTES:
+            decoded = await trio.to_thread.run_sync(decode, limiter=self.large_decodes)
+        else:
+            decoded = decode()
+        job = await self.view.submit(
+            request.tenant, target, body.program_id, decoded["params"], decoded.get("options"), body.tags
+        )
         return Reply.json(201, await job_document(job))
 
     async def get_job(self, request: Request) -> Reply:

@@ -39,7 +39,8 @@ QmuxApp = HttpApp
 
 def native_door(view: ServiceView, tenants: Iterable[Tenant]) -> FrontDoor:
     """The native API over `view`, for `tenants`."""
-    api = Api(view)
+    tenants = tuple(tenants)
+    api = Api(view, {tenant.name: tenant.token_sha256 for tenant in tenants})
     return FrontDoor(
         routes=ROUTES,
         handlers=api,

@@ -6,10 +6,21 @@
     host = "127.0.0.1"
     port = 8765                   # 0: any free port
     journal = "qmux.sqlite"       # keep sessions and jobs across restarts (default: none)
+    certfile = "cert.pem"         # serve HTTPS with this certificate chain (default: plain HTTP)
+    keyfile = "key.pem"           # ... and this private key; both or neither
     max_body_bytes = 16777216     # larger request bodies answer 413
+    max_blob_bytes = 67108864     # what one request's arrays and circuits may decompress to; more: 422
+    header_timeout = "10s"        # a connection sends a request's headers within this, or is closed
+    body_timeout = "30s"          # a request's body arrives within this once its headers have, or 408
     long_poll = "30s"             # longest a GET /jobs/{id}/results?wait= is held
-    max_in_flight = 10000         # requests handled at once; past it, 503 with Retry-After
-    max_blob_bytes = 268435456    # largest decompressed array or circuit in a job's params
+    max_in_flight = 10000         # requests handled at once, all tenants; past it, 503 with Retry-After
+    max_in_flight_per_tenant = 1000  # requests of one tenant handled at once; past it, 503 with Retry-After
+    rate_per_tenant = 1000        # requests per second of one tenant, sustained; faster: 429 with Retry-After
+    burst_per_tenant = 2000       # requests one tenant may make at once above its rate
+    max_open_sessions_per_tenant = 1000  # sessions one tenant has open; past it, 429
+    max_queued_jobs_per_tenant = 10000   # jobs of one tenant queued or running; past it, 429
+    failed_auth_per_minute = 60   # failed authentications per client address, sustained; past it, 429
+    failed_auth_burst = 20        # failed authentications one address may make at once above that
     metrics = "off"               # GET /metrics: "off" (404), "token" (Bearer <metrics token>) or "public"
     metrics_token_sha256 = "<hex>"  # sha256 of the token GET /metrics wants when metrics = "token"
     metrics_tenant_label = false  # label job, session and request metrics by tenant (a series each)
@@ -94,10 +105,10 @@ class ServerSettings:
     max_body_bytes: int = field(default=16 * 1024 * 1024, validator=positive_int)
     #: the longest a results request waits for its job (a long poll), in seconds
     long_poll: float = field(default=30.0, validator=positive_seconds)
-    #: requests handled at once; more answer 503 with Retry-After
+    #: requests handled at once, all tenants together; more answer 503 with Retry-After
     max_in_flight: int = field(default=10_000, validator=positive_int)
-    #: largest decompressed array or circuit in a job's inputs
-    max_blob_bytes: int = field(default=256 * 1024 * 1024, validator=positive_int)
+    #: the most the arrays and circuits of one request may decompress to, all together
+    max_blob_bytes: int = field(default=64 * 1024 * 1024, validator=positive_int)
     #: who may read GET /metrics: "off" (it answers 404), "token" (Bearer <the metrics token>) or "public"
     metrics: str = field(
         default="off", validator=matches(re.compile("|".join(METRICS_MODES)), '"off", "token" or "public"')
@@ -106,6 +117,28 @@ class ServerSettings:
     metrics_token_sha256: str | None = field(default=None, validator=validators.optional(TOKEN_SHA256), repr=False)
     #: label the job, session and request metrics by tenant: one series per tenant, so only for a few
     metrics_tenant_label: bool = field(default=False, validator=flag)
+    #: requests one tenant may have handled at once; more answer 503 with Retry-After
+    max_in_flight_per_tenant: int = field(default=1000, validator=positive_int)
+    #: requests per second one tenant may make, sustained; faster ones answer 429 with Retry-After
+    rate_per_tenant: int = field(default=1000, validator=positive_int)
+    #: requests one tenant may make at once above its rate (a token bucket's size)
+    burst_per_tenant: int = field(default=2000, validator=positive_int)
+    #: sessions one tenant may have open at once; more answer 429
+    max_open_sessions_per_tenant: int = field(default=1000, validator=positive_int)
+    #: jobs one tenant may have queued or running at once; more answer 429
+    max_queued_jobs_per_tenant: int = field(default=10_000, validator=positive_int)
+    #: the longest a connection may take to send a request's headers (from its opening or its last answer)
+    header_timeout: float = field(default=10.0, validator=positive_seconds)
+    #: the longest a request's body may take to arrive once its headers have; slower ones answer 408
+    body_timeout: float = field(default=30.0, validator=positive_seconds)
+    #: failed authentications per minute one client address may make, sustained; more answer 429
+    failed_auth_per_minute: int = field(default=60, validator=positive_int)
+    #: failed authentications one client address may make at once above that rate
+    failed_auth_burst: int = field(default=20, validator=positive_int)
+    #: a PEM certificate (chain) file: serve HTTPS; needs keyfile
+    certfile: str | None = field(default=None, validator=validators.optional(non_empty_text))
+    #: the PEM private key of certfile
+    keyfile: str | None = field(default=None, validator=validators.optional(non_empty_text))
 
     def __attrs_post_init__(self) -> None:
         if (self.metrics == "token") != (self.metrics_token_sha256 is not None):
@@ -113,11 +146,18 @@ class ServerSettings:
                 'metrics = "token" and metrics_token_sha256 go together: give both (the token\'s SHA-256: '
                 'printf %s "$TOKEN" | sha256sum), or neither'
             )
+        if (self.certfile is None) != (self.keyfile is None):
+            raise InvalidInputError("certfile and keyfile go together: give both to serve HTTPS, or neither")
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server speaks HTTPS."""
+        return self.certfile is not None
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 @frozen

@@ -104,11 +104,14 @@ ROUTES: Final[tuple[Route, ...]] = (
         "Open a session on a backend (SPEC S1, S4)",
         Api.create_session,
         ok={201: SessionDocument, 200: SessionDocument},
-        errors=(404, 409),
+        errors=(404, 409, 429),
         body=CreateSession,
         description=(
-            "A client may propose the session's `id` (20 hex characters). Repeating the same request "
-            "with the same id answers 200 with the session as it is now, so a retried create is harmless."
+            "A client that wants the session's id before the answer sends a random `id_seed` (20 hex "
+            "characters): the id is the first 20 hex characters of sha256('qmux session id' NUL "
+            "token_sha256 NUL seed), in the tenant's own namespace, so no answer says anything about "
+            "another tenant's ids. Repeating the request with the same seed answers 200 with the session "
+            "as it is now, so a retried create is harmless. Past the tenant's open sessions: 429."
         ),
     ),
     Route(

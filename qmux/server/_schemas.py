@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import attrs
 import msgspec
 
-from .. import _http
+from .. import _http, _wire
 from .._core import BackendConfig
 from .._http import IsoTime, Seconds
 
@@ -62,6 +62,14 @@ Instant = Annotated[
     str, msgspec.Meta(max_length=64, description="ISO-8601 with a UTC offset, e.g. 2026-11-24T13:00:00+00:00")
 ]
 Cursor = Annotated[str, msgspec.Meta(max_length=512, description="the `next` of the previous page, as it was")]
+Seed = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=_wire.SEED_PATTERN,
+        description="20 lowercase hex characters, drawn at random; the session's id is derived from it and the "
+        "tenant's token: sha256('qmux session id' NUL token_sha256 NUL seed), its first 20 hex characters",
+    ),
+]
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -86,8 +94,10 @@ class CreateSession(_Request):
     failure_policy: str = "continue"
     #: the session accepts this many jobs, then closes once they have run (L1); null: no limit
     max_jobs: int | None = None
-    #: an id the client proposes, so that it knows the id before the answer; refused if in use
-    id: Id | None = None
+    #: a random seed the client draws, so that it knows the session's id before the answer: the id is
+    #: `qmux._wire.session_id_from_seed` of the tenant's token digest and this seed (sending it again
+    #: is a retried create, answered with the same session)
+    id_seed: Seed | None = None
     #: sent by IBM's client; accepted and ignored (one qmux server is one instance)
     instance: str | None = None
 

@@ -1,5 +1,10 @@
 """``qmux serve``: the HTTP API on hypercorn's Trio worker, over one `qmux.Service`.
 
+hypercorn does the connection's work, within the ``[server]`` bounds: HTTPS when ``certfile``
+and ``keyfile`` are given (checked before anything starts), and ``header_timeout`` for a
+connection to send a request's headers (from its opening, its TLS handshake included, or from its
+last answer; a slow sender holds no request slot meanwhile, and is then closed).
+
 Shutdown, on SIGINT or SIGTERM (or when `serve`'s trigger returns): stop taking new sessions
 and jobs and answer waiting long polls at once; stop accepting connections and give requests
 in flight the grace period; then the service drains for the same grace (sessions close, their
@@ -13,6 +18,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -79,6 +85,7 @@ async def _serve(
 ) -> None:
     settings = config.server
     grace = config.service.shutdown_grace
+    hconfig = _hypercorn_config(config, grace)
     backends = list(config.backends) if config.backends is not None else None
     journal = watched_journal(settings.journal)  # watched: /readyz checks it, metrics follow what it recovers
     async with open_service(backends, settings=config.service, journal=journal) as service:
@@ -94,7 +101,7 @@ async def _serve(
                 functools.partial(
                     hypercorn.trio.serve,
                     cast("ASGIFramework", asgi),
-                    _hypercorn_config(config, grace),
+                    hconfig,
                     shutdown_trigger=http_stopped.wait,
                 )
             )
@@ -119,11 +126,23 @@ def _stop_http(app: QmuxApp, http_stopped: trio.Event, grace: float) -> None:
 
 
 def _hypercorn_config(config: ServerConfig, grace: float) -> hypercorn.config.Config:
+    """hypercorn's config for `config`; `InvalidInputError` if its certificate or key cannot be loaded."""
     settings = config.server
     hconfig = hypercorn.config.Config()
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     hconfig.bind = [f"{host}:{settings.port}"]
     hconfig.graceful_timeout = grace
+    hconfig.keep_alive_timeout = settings.header_timeout  # idle, or still sending headers: closed after it
+    hconfig.ssl_handshake_timeout = settings.header_timeout
+    if settings.certfile is not None and settings.keyfile is not None:
+        hconfig.certfile, hconfig.keyfile = settings.certfile, settings.keyfile
+        try:
+            hconfig.create_ssl_context()
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidInputError(
+                f"[server] certfile={settings.certfile!r} and keyfile={settings.keyfile!r} cannot be loaded as a "
+                f"PEM certificate chain and its private key: {exc}"
+            ) from None
     hconfig.accesslog = None  # the app logs every request as an `http.request` event
     hconfig.errorlog = logging.getLogger("hypercorn.error")  # handed over as is: the application configures it
     hconfig.include_server_header = False
@@ -173,7 +192,11 @@ def main(
                 from_env = "QMUX_TOKEN" if config_path is None and printed_token is None else None
                 print("\n".join(export_lines(url, printed_token, token_variable=from_env)), flush=True)
 
-    trio.run(run)
+    try:
+        trio.run(run)
+    except InvalidInputError as exc:  # found as the server starts (a certificate that cannot be loaded)
+        print(f"qmux serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

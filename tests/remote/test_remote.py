@@ -8,6 +8,7 @@ httpx.ASGITransport, on the virtual clock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +23,7 @@ from qiskit.primitives import BitArray, DataBin, PrimitiveResult, SamplerPubResu
 from trio.abc import Clock
 
 import qmux
+from qmux import _wire
 from qmux._remote._client import RemoteService, RetryTransport
 from qmux.backends import LocalBackend
 from qmux.server import QmuxApp
@@ -271,7 +273,10 @@ def scripted_transport(answers: list[int | type[Exception]], seen: list[httpx.Re
         seen.append(request)
         answer = answers.pop(0)
         if isinstance(answer, int):
-            return httpx.Response(answer, json={"ok": answer}, headers={"retry-after": "2"} if answer == 503 else {})
+            if answer == 4290:  # a 429 without Retry-After: a capacity refusal, not a throttle
+                return httpx.Response(429, json={"ok": answer})
+            throttled = answer in (429, 503)
+            return httpx.Response(answer, json={"ok": answer}, headers={"retry-after": "2"} if throttled else {})
         raise answer("scripted", request=request)
 
     return httpx.MockTransport(handle)
@@ -288,9 +293,12 @@ def scripted_transport(answers: list[int | type[Exception]], seen: list[httpx.Re
         ("POST", {}, [503, 201], 503, 1),
         ("PATCH", {}, [httpx.ConnectError, 204], None, 1),
         ("POST", {"qmux.idempotent": True}, [503, 201], 201, 2),
+        ("POST", {}, [429, 201], 201, 2),  # throttled at the door, so nothing happened: sent again
+        ("PATCH", {}, [429, 429, 429, 429], 429, 4),
+        ("POST", {}, [4290, 201], 429, 1),  # a 429 without Retry-After (a capacity limit) is an answer
     ],
 )
-async def test_retries_only_idempotent_requests_on_connection_errors_and_502_503_504(
+async def test_retries_idempotent_requests_on_connection_errors_and_502_503_504_and_any_on_a_throttle(
     autojump_clock: Clock,
     method: str,
     extensions: dict[str, Any],
@@ -345,3 +353,55 @@ class _TimeoutTransport(httpx.AsyncBaseTransport):
             response: httpx.Response = await self._handler(request)
             return response
         raise httpx.ReadTimeout("no answer", request=request)
+
+
+# -- session ids, TLS options ---------------------------------------------------------------------
+
+
+async def test_two_tenants_drawing_the_same_seed_get_different_sessions(
+    autojump_clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session's id is derived from the client's seed and its token: the same seed is no collision."""
+    seed = "00112233445566778899"
+    monkeypatch.setattr("qmux._remote._client.new_id", lambda: seed)
+    async with served_app([qpu("q")]) as (local, app):
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            qmux.connect(BASE_URL, token=TOKEN, transport=transport) as alice,
+            qmux.connect(BASE_URL, token=OTHER_TOKEN, transport=transport) as bob,
+        ):
+            sessions = [qmux.Session(service=service, backend="q") for service in (alice, bob)]
+            ids = [session.session_id for session in sessions]
+            digests = [_wire.token_digest(token) for token in (TOKEN, OTHER_TOKEN)]
+            assert ids == [_wire.session_id_from_seed(digest, seed) for digest in digests]
+            assert ids[0] != ids[1]
+            for session in sessions:
+                assert await session.status() == "Pending"  # both exist on the server
+            assert local.stats()["open_sessions"] == 2
+
+
+async def test_a_server_that_names_the_session_otherwise_is_an_error_at_the_first_await(autojump_clock: Clock) -> None:
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/backends":
+            device = {"name": "q", "queue_length": 0, "configuration": {"num_qubits": 5}}
+            return httpx.Response(200, json={"devices": [device]})
+        return httpx.Response(201, json={"id": "ffffffffffffffffffff"})
+
+    async with qmux.connect(BASE_URL, token=TOKEN, transport=httpx.MockTransport(handle)) as remote:
+        session = qmux.Session(service=remote, backend="q")
+        with pytest.raises(qmux.QmuxError, match="under another id"):
+            await session.status()
+
+
+@pytest.mark.parametrize(
+    ("verify", "words"),
+    [
+        (False, "certificates are always verified"),
+        ("/nonexistent/ca.pem", "is not a readable PEM file of CA certificates"),
+        (3, "must be True (the public CAs), the path of a PEM file"),
+    ],
+)
+async def test_verify_takes_true_a_ca_file_or_a_context_and_nothing_else(verify: Any, words: str) -> None:
+    with pytest.raises(qmux.InvalidInputError, match=re.escape(words)):
+        async with qmux.connect("https://127.0.0.1:1", token=TOKEN, verify=verify):
+            pass

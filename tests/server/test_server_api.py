@@ -18,6 +18,7 @@ import trio
 from trio.abc import Clock
 
 import qmux
+from qmux import _wire
 from qmux.server import QmuxApp, ServerSettings
 from qmux.testing import ScriptedBackend, job, qpu
 
@@ -44,6 +45,7 @@ SESSION_KEYS = {
     "max_jobs",
 }
 UNKNOWN_ID = "0123456789abcdef0123"
+BOB_DIGEST = _wire.token_digest(OTHER_TOKEN)
 
 
 @asynccontextmanager
@@ -149,7 +151,8 @@ async def test_the_scheme_is_case_insensitive_and_the_openapi_document_is_public
 
 async def test_two_tenants_cannot_see_touch_or_use_each_others_sessions_and_jobs(autojump_clock: Clock) -> None:
     async with api() as (_, app, alice), asgi_client(app, token=OTHER_TOKEN) as bob:
-        session = await open_session(alice)
+        alice_seed = "00112233445566778899"
+        session = await open_session(alice, id_seed=alice_seed)
         sid = session["id"]
         root = await submit(alice, session_id=sid, params=job(5, value=1))
         lone = await submit(alice, backend="sim", params=job(5, value=2))
@@ -172,9 +175,12 @@ async def test_two_tenants_cannot_see_touch_or_use_each_others_sessions_and_jobs
             assert detail["type"] in {"SessionNotFoundError", "JobNotFoundError"}
             if detail["type"] == "SessionNotFoundError":  # the same answer as for an id that never existed
                 assert detail["message"] == never["message"].replace(UNKNOWN_ID, sid)
-        # proposing another tenant's id as a new session's is refused, and takes nothing over
-        taken = await bob.post("/sessions", json={"backend": "q", "id": sid})
-        assert taken.status_code == 422 and "already in use" in error_of(taken)["message"]
+        # a seed equal to alice's id (or to alice's seed) opens bob's own session, under an id of his
+        # namespace: the answer is the one an unused seed gets, so it tells bob nothing about alice
+        for seed in (sid, alice_seed):
+            taken = await bob.post("/sessions", json={"backend": "q", "id_seed": seed})
+            assert taken.status_code == 201 and taken.json()["id"] == _wire.session_id_from_seed(BOB_DIGEST, seed)
+            assert taken.json()["id"] != sid
 
         # and nothing of alice's changed
         after = (await alice.get(f"/sessions/{sid}")).json()
@@ -204,7 +210,7 @@ MALFORMED: list[tuple[str, str, dict[str, Any], int, str, str]] = [
         "above the max_ttl of backend 'q'",
     ),
     ("POST", "/sessions", {"json": {"backend": "q", "mode": "solo"}}, 422, "invalid_body", "$.mode"),
-    ("POST", "/sessions", {"json": {"backend": "q", "id": "NOT-AN-ID"}}, 422, "invalid_body", "$.id"),
+    ("POST", "/sessions", {"json": {"backend": "q", "id_seed": "NOT-A-SEED"}}, 422, "invalid_body", "$.id_seed"),
     ("POST", "/sessions", {"json": {"backend": "nope"}}, 404, "backend_not_found", "no backend named 'nope'"),
     (
         "POST",
@@ -327,15 +333,18 @@ async def test_session_lifecycle_in_ibm_shapes(autojump_clock: Clock) -> None:
             assert (await client.patch(f"/sessions/{sid}", json={"accepting_jobs": False})).status_code == 204
 
 
-async def test_a_client_proposed_id_is_used_and_a_repeated_create_is_harmless() -> None:
+async def test_a_client_seed_names_the_session_and_a_repeated_create_is_harmless() -> None:
+    """The id is derived from the seed and the tenant's token: the client knows it before the answer."""
+    expected = _wire.session_id_from_seed(_wire.token_digest(TOKEN), UNKNOWN_ID)
     async with api() as (local, _, client):
-        first = await client.post("/sessions", json={"backend": "q", "id": UNKNOWN_ID})
-        assert first.status_code == 201 and first.json()["id"] == UNKNOWN_ID
-        again = await client.post("/sessions", json={"backend": "q", "id": UNKNOWN_ID})
-        assert again.status_code == 200 and again.json()["id"] == UNKNOWN_ID  # a retried create
+        first = await client.post("/sessions", json={"backend": "q", "id_seed": UNKNOWN_ID})
+        assert first.status_code == 201 and first.json()["id"] == expected
+        again = await client.post("/sessions", json={"backend": "q", "id_seed": UNKNOWN_ID})
+        assert again.status_code == 200 and again.json()["id"] == expected  # a retried create
         assert local.stats()["open_sessions"] == 1
-        elsewhere = await client.post("/sessions", json={"backend": "sim", "id": UNKNOWN_ID})
-        assert elsewhere.status_code == 422
+        elsewhere = await client.post("/sessions", json={"backend": "sim", "id_seed": UNKNOWN_ID})
+        assert elsewhere.status_code == 422  # its own session, on another backend: a mistake of its own
+        assert (await client.post("/sessions", json={"backend": "q", "id": expected})).status_code == 422
 
 
 async def test_capacity_refusals_answer_429() -> None:

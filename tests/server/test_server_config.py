@@ -171,14 +171,104 @@ async def test_max_in_flight_answers_503_past_it(autojump_clock: Clock, limit: i
             assert response.headers["retry-after"] == "1"
 
 
-@pytest.mark.parametrize(("limit", "status"), [(3_000_000, 201), (1_000_000, 422)])
-async def test_max_blob_bytes_bounds_a_decompressed_array(autojump_clock: Clock, limit: int, status: int) -> None:
-    array = _wire.encode({"x": np.zeros(250_000)})  # 2 MB once decompressed, a few kB on the wire
+@pytest.mark.parametrize(("limit", "status"), [(5_000_000, 201), (3_000_000, 422), (1_000_000, 422)])
+async def test_max_blob_bytes_bounds_what_a_request_decompresses_to(
+    autojump_clock: Clock, limit: int, status: int
+) -> None:
+    zeros = np.zeros(250_000)  # 2 MB once decompressed, a few kB on the wire
+    arrays = _wire.encode({"x": zeros, "y": zeros})
     async with served(config(f"[server]\nmax_blob_bytes = {limit}\n")) as (_, app), client(app) as http:
-        response = await http.post("/jobs", json={"program_id": "echo", "backend": "q", "params": array})
+        response = await http.post("/jobs", json={"program_id": "echo", "backend": "q", "params": arrays})
         assert response.status_code == status
         if status == 422:
-            assert f"more than {limit} bytes" in response.json()["error"]["message"]
+            assert f"decompress to {limit} bytes, all together" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("limit", "status"), [(2, 503), (3, 200)])
+async def test_max_in_flight_per_tenant_answers_503_past_it_for_that_tenant_only(
+    autojump_clock: Clock, limit: int, status: int
+) -> None:
+    async with (
+        served(config(f"[server]\nmax_in_flight_per_tenant = {limit}\n")) as (_, app),
+        client(app) as alice,
+        client(app, BOB) as bob,
+    ):
+        job_id = await submit(alice)
+        async with trio.open_nursery() as nursery:
+            for _ in range(2):  # two held: alice's in flight
+                nursery.start_soon(alice.get, f"/jobs/{job_id}/results?wait=5")
+            await trio.sleep(1)
+            response = await alice.get("/backends")
+            assert (await bob.get("/backends")).status_code == 200
+        assert response.status_code == status
+        if status == 503:
+            assert response.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize(("rate", "burst", "answered"), [(10, 5, 14), (20, 5, 24), (10, 10, 19)])
+async def test_rate_and_burst_per_tenant_bound_a_tenants_requests(
+    autojump_clock: Clock, rate: int, burst: int, answered: int
+) -> None:
+    """In one second a tenant gets its burst and its rate's worth more; then 429, and another tenant does not."""
+    text = f"[server]\nrate_per_tenant = {rate}\nburst_per_tenant = {burst}\n"
+    async with served(config(text)) as (_, app), client(app) as alice, client(app, BOB) as bob:
+        statuses = []
+        for _ in range(40):  # 40 requests spread over one second
+            statuses.append((await alice.get("/backends")).status_code)
+            await trio.sleep(1 / 40)
+        assert statuses.count(200) == answered and set(statuses) == {200, 429}
+        assert (await bob.get("/backends")).status_code == 200
+
+
+async def test_max_open_sessions_per_tenant_refuses_that_tenant_past_it(autojump_clock: Clock) -> None:
+    text = "[server]\nmax_open_sessions_per_tenant = 2\n"
+    async with served(config(text)) as (_, app), client(app) as alice, client(app, BOB) as bob:
+        for _ in range(2):
+            assert (await alice.post("/sessions", json={"backend": "q"})).status_code == 201
+        refused = await alice.post("/sessions", json={"backend": "q"})
+        assert refused.status_code == 429 and "2 sessions open, its limit" in refused.json()["error"]["message"]
+        assert (await bob.post("/sessions", json={"backend": "q"})).status_code == 201
+
+
+async def test_max_queued_jobs_per_tenant_refuses_that_tenant_past_it(autojump_clock: Clock) -> None:
+    text = "[server]\nmax_queued_jobs_per_tenant = 2\n"
+    async with served(config(text)) as (_, app), client(app) as alice, client(app, BOB) as bob:
+        for n in range(2):  # 10 s each: one runs, one waits
+            await submit(alice, n)
+        refused = await alice.post("/jobs", json={"program_id": "echo", "backend": "q", "params": "x"})
+        assert refused.status_code == 429 and "2 jobs queued or running" in refused.json()["error"]["message"]
+        await submit(bob, "b's")
+        await trio.sleep(10.5)  # alice's first ended
+        await submit(alice, "again")
+
+
+@pytest.mark.parametrize(("timeout", "status"), [(2.0, 408), (5.0, 201)])
+async def test_body_timeout_answers_408_to_a_body_slower_than_it(
+    autojump_clock: Clock, timeout: float, status: int
+) -> None:
+    async def slowly() -> AsyncIterator[bytes]:
+        for part in (b'{"program_id": "echo", ', b'"backend": "q", ', b'"params": 1}'):
+            yield part
+            await trio.sleep(1)  # three seconds in all
+
+    async with served(config(f"[server]\nbody_timeout = {timeout}\n")) as (_, app), client(app) as alice:
+        response = await alice.post("/jobs", content=slowly(), headers={"content-type": "application/json"})
+        assert response.status_code == status
+
+
+@pytest.mark.parametrize(("per_minute", "burst"), [(60, 2), (60, 4), (6, 2)])
+async def test_failed_auth_per_minute_and_burst_throttle_an_address(
+    autojump_clock: Clock, per_minute: int, burst: int
+) -> None:
+    """Wrong tokens from one address: 401 for its burst, then 429 until a failure is earned back."""
+    text = f"[server]\nfailed_auth_per_minute = {per_minute}\nfailed_auth_burst = {burst}\n"
+    async with served(config(text)) as (_, app), client(app, "a-wrong-token") as wrong:
+        statuses = [(await wrong.get("/backends")).status_code for _ in range(burst + 1)]
+        assert statuses == [401] * burst + [429]
+        await trio.sleep(0.9 * 60 / per_minute)
+        assert (await wrong.get("/backends")).status_code == 429
+        await trio.sleep(0.1 * 60 / per_minute)
+        assert [(await wrong.get("/backends")).status_code for _ in range(2)] == [401, 429]
 
 
 # -- [service] ----------------------------------------------------------------------------------
@@ -392,7 +482,18 @@ KEY_TESTS: dict[str, dict[str, Any]] = {
         "max_body_bytes": test_max_body_bytes_refuses_a_larger_body,
         "long_poll": test_long_poll_caps_how_long_a_results_request_is_held,
         "max_in_flight": test_max_in_flight_answers_503_past_it,
-        "max_blob_bytes": test_max_blob_bytes_bounds_a_decompressed_array,
+        "max_blob_bytes": test_max_blob_bytes_bounds_what_a_request_decompresses_to,
+        "max_in_flight_per_tenant": test_max_in_flight_per_tenant_answers_503_past_it_for_that_tenant_only,
+        "rate_per_tenant": test_rate_and_burst_per_tenant_bound_a_tenants_requests,
+        "burst_per_tenant": test_rate_and_burst_per_tenant_bound_a_tenants_requests,
+        "max_open_sessions_per_tenant": test_max_open_sessions_per_tenant_refuses_that_tenant_past_it,
+        "max_queued_jobs_per_tenant": test_max_queued_jobs_per_tenant_refuses_that_tenant_past_it,
+        "header_timeout": on_a_real_socket.test_header_timeout_closes_a_connection_slow_to_send_its_headers,
+        "body_timeout": test_body_timeout_answers_408_to_a_body_slower_than_it,
+        "failed_auth_per_minute": test_failed_auth_per_minute_and_burst_throttle_an_address,
+        "failed_auth_burst": test_failed_auth_per_minute_and_burst_throttle_an_address,
+        "certfile": on_a_real_socket.test_certfile_and_keyfile_serve_https_that_connect_verifies,
+        "keyfile": on_a_real_socket.test_certfile_and_keyfile_serve_https_that_connect_verifies,
         "metrics": test_metrics.test_metrics_mode_decides_who_may_read_them,
         "metrics_token_sha256": test_metrics.test_metrics_mode_decides_who_may_read_them,
         "metrics_tenant_label": test_metrics.test_tenant_label_splits_series_by_tenant_only_when_configured,

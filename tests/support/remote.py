@@ -64,11 +64,16 @@ class RealServer:
 
 
 @asynccontextmanager
-async def real_server(backends: Sequence[qmux.Backend] | None = None, **service: Any) -> AsyncIterator[RealServer]:
-    """``qmux serve`` on 127.0.0.1, port 0, in this process; shut down on exit (or by ``stop.set()``)."""
+async def real_server(
+    backends: Sequence[qmux.Backend] | None = None, *, server: dict[str, Any] | None = None, **service: Any
+) -> AsyncIterator[RealServer]:
+    """``qmux serve`` on 127.0.0.1, port 0, in this process; shut down on exit (or by ``stop.set()``).
+
+    `server`: `ServerSettings` fields beyond the address; the rest are `ServiceSettings` fields.
+    """
     config = ServerConfig(
         tenants=TENANTS,
-        server=ServerSettings(host="127.0.0.1", port=0),
+        server=ServerSettings(host="127.0.0.1", port=0, **(server or {})),
         service=qmux.ServiceSettings(**({"shutdown_grace": 1.0} | service)),
         backends=tuple(backends) if backends is not None else None,
     )
