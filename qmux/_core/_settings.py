@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from attrs import field, frozen
 
-from ._validate import non_negative_seconds, positive_int, positive_seconds
+from ._gc_policy import GC_POLICIES
+from ._validate import matches, non_negative_seconds, positive_int, positive_seconds
 
 __all__ = ["ServiceSettings"]
 
@@ -27,3 +30,8 @@ class ServiceSettings:
     max_open_sessions: int = field(default=1_000_000, validator=positive_int)
     #: finished jobs and sessions kept for lookup by id; the oldest go first
     retain_finished: int = field(default=100_000, validator=positive_int)
+    #: "freeze": once started, take what start-up allocated out of the garbage collector's scans and
+    #: raise its thresholds, so that its pauses stay short; "default": leave the collector alone
+    gc: str = field(
+        default="freeze", validator=matches(re.compile("|".join(GC_POLICIES)), " or ".join(map(repr, GC_POLICIES)))
+    )

@@ -19,6 +19,7 @@
     max_waiting_per_backend = 1000000  # job-mode jobs and waiting sessions in a backend's line
     max_open_sessions = 1000000
     retain_finished = 100000      # finished jobs and sessions kept for lookup by id
+    gc = "freeze"                 # once started, start-up's objects leave the collector's scans; or "default"
 
     [[tenants]]                   # at least one
     name = "alice"

@@ -11,6 +11,7 @@ checks that it covers every field of the classes the tables are read into.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import tomllib
 from collections.abc import AsyncIterator
@@ -276,6 +277,18 @@ async def test_retain_finished_is_how_many_finished_jobs_are_kept(autojump_clock
         assert (await http.get(f"/jobs/{jobs[-1]}")).status_code == 200
 
 
+@pytest.mark.parametrize(("policy", "frozen"), [("freeze", True), ("default", False)])
+async def test_gc_freezes_what_start_up_allocated_while_serving(
+    autojump_clock: Clock, policy: str, frozen: bool
+) -> None:
+    async with served(config(f'[service]\ngc = "{policy}"\n')) as (service, app), client(app) as http:
+        backend = service.backend("q")
+        assert gc.get_freeze_count() > 0 if frozen else gc.get_freeze_count() == 0
+        assert any(obj is backend for obj in gc.get_objects()) is not frozen  # out of the collector's scans
+        await submit(http)
+    assert gc.get_freeze_count() == 0
+
+
 # -- [[tenants]] --------------------------------------------------------------------------------
 
 
@@ -314,6 +327,7 @@ KEY_TESTS: dict[str, dict[str, Any]] = {
         "max_waiting_per_backend": test_max_waiting_per_backend_refuses_past_it,
         "max_open_sessions": test_max_open_sessions_refuses_past_it,
         "retain_finished": test_retain_finished_is_how_many_finished_jobs_are_kept,
+        "gc": test_gc_freezes_what_start_up_allocated_while_serving,
     },
     "tenants": {
         "name": test_tenants_are_who_the_tokens_name,
