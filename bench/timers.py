@@ -53,10 +53,11 @@ collections over the heap of 10,000 sessions and 10,000 backends (the ``objects`
 counts the tracked objects of each) stop the loop for tens of milliseconds; at about 2.5
 deadlines per millisecond one such pause delays a hundred or more deadlines, over 1% of them, so
 p99 is the pause. The service's default policy (``gc="freeze"``) freezes what start-up
-allocated (the backends, the modules) and raises the thresholds to (2000, 10, 100), so that
-short-lived objects are not promoted and no full collection falls in the window (the pauses
-are listed in the method above); what is left are young collections, each over at most a few
-hundred thousand objects.
+allocated (the backends, the modules) and sets the thresholds to (2000, 3, 300), so that fewer
+short-lived objects are promoted and no full collection falls in the window (the pauses are
+listed in the method above); what is left are young collections over what the first jobs
+allocated (each job's record, handle, request, Event; the session's state changes), tens of
+milliseconds each in exploratory runs.
 
 **What would move it further.** The sessions a service opens after start-up stay in the scans,
 so a collection that comes grows with them (ten times as long at 100,000 sessions, the

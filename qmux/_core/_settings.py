@@ -31,7 +31,7 @@ class ServiceSettings:
     #: finished jobs and sessions kept for lookup by id; the oldest go first
     retain_finished: int = field(default=100_000, validator=positive_int)
     #: "freeze": once started, take what start-up allocated out of the garbage collector's scans and
-    #: raise its thresholds, so that its pauses stay short; "default": leave the collector alone
+    #: set its thresholds, so that its pauses stay short and rare; "default": leave the collector alone
     gc: str = field(
         default="freeze", validator=matches(re.compile("|".join(GC_POLICIES)), " or ".join(map(repr, GC_POLICIES)))
     )
