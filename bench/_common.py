@@ -154,6 +154,8 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
     if unit == "/s":
         return f"{value:,.0f}/s"
+    if unit == "objects":
+        return f"{value:,.0f}" if value >= 1000 else f"{value:.1f}"
     if unit == "µs":
         return f"{value:.1f} µs"
     return f"{value:g} {unit}".strip()

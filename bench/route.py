@@ -43,16 +43,30 @@ scheduler's news (backend granted, job ended) and a parked actor's callers are h
 whole, without a trip through the scheduler; ids come from a pooled CSPRNG buffer. Result:
 0.55x, 0.48x and 0.67x.
 
-**What limits it now.** A session's round trip still makes three objects with Trio Events (the
-job record, the reply slot, the request) and two wake-ups of the client (its reply, its result);
-the simulator-like session row also hands every job to a different executor task. The raw-Trio
-row shows that a task-per-job shape alone costs a third of the baseline's rate.
+**What limits it now.** Counted with cProfile (calls per round trip, the same from run to run)
+and sampled with pyinstrument (``python -m bench --only route --quick --profile``): a round trip
+makes about 180 Python calls in a QPU-like session, 195 in a simulator-like one, 135 in job mode
+and 255 with the journal, against 94 for the baseline and 135 for the design floor. By self
+time, Trio's scheduling (task switches, Events, ``reschedule``) is 27-31%; in the session rows
+the session actor's submit path (``_call``, ``_serve``, ``_handle``, ``_on_submit``,
+``_dispatch``) and its handling of the job-finished notice are a quarter; the executor and the
+scheduler (``_run_one``, ``_release``/``_settle``, ``_pump``/``_launch``) 12-20%; the job's record
+(its Event, ``get_result``) 5-8%. In job mode ``Service.submit_job`` adds its
+checks, the lookup record (``Retained.add``) and a log call through structlog's lazy proxy (two
+more calls per event than a logger bound once). What would move the session rows: one Event (or
+a parked task woken directly) per job instead of a reply slot's and a record's, and fewer calls
+on the submit path; the simulator-like row also hands every job to a different executor task.
 
 **Journal.** With a SQLite journal every submit waits until its job is on disk (WAL,
 `synchronous=FULL`); many submitters share one commit. Closed-loop clients are latency-bound
 (each waits for a commit before its next job), so the row uses 10x the clients, beside the same
 load in memory. Rows are built once per batch from the latest state and written with multi-row
-statements in a worker thread; what remains is the commit itself and its thread hop.
+statements in a worker thread. What limits it is the commit itself: timed in an exploratory
+run, about half of the wall time was spent in the store's ``write`` (about a millisecond per
+commit on this disk, 13 jobs per commit with 20 clients, 111 with 200), with the event loop
+idle, because every submitter was waiting for that commit (SPEC J4: accepted means durable).
+More submitters per commit move it; a weaker sync (``synchronous=NORMAL``, durable across a
+crash of the process but not of the machine) would too, and J4 rules it out.
 """
 
 

@@ -67,7 +67,12 @@ class ExecutorPool:
     """Runs one backend's jobs on executor tasks in the service's nursery."""
 
     def __init__(
-        self, backend: Backend, nursery: trio.Nursery, *, on_done: Callable[[JobRecord, Claimant | None], None]
+        self,
+        backend: Backend,
+        nursery: trio.Nursery,
+        *,
+        on_done: Callable[[JobRecord, Claimant | None], None],
+        log: structlog.typing.FilteringBoundLogger | None = None,
     ) -> None:
         self._backend = backend
         self._nursery = nursery
@@ -75,7 +80,8 @@ class ExecutorPool:
         #: executors with no job, ready for the next one
         self._parked: list[_Executor] = []
         self._closed = False
-        self._log = _log.bind(backend=backend.name)
+        #: bound to the backend's name; its scheduler's, when it passes one (one logger per backend, not two)
+        self._log = log if log is not None else _log.bind(backend=backend.name)
 
     def close(self) -> None:
         """Start nothing more: executors that finish their job end."""
@@ -93,7 +99,7 @@ class ExecutorPool:
             else:
                 executor.next = (job, session)
         else:
-            executor = _Executor()
+            executor = _Executor(self)
             job.cancel_scope = executor.scope
             self._nursery.start_soon(self._work, executor, job, session, name=f"qmux executor {self._backend.name}")
 
@@ -107,6 +113,7 @@ class ExecutorPool:
         """
         executor.task = trio.lowlevel.current_task()
         current: JobRecord | None = job
+        del job  # `current` is the job in hand: the first one must not stay alive as an argument
         reused = False
         streak = 0
         timeout = self._backend.config.job_timeout
@@ -127,8 +134,9 @@ class ExecutorPool:
                             break  # cancelled as the job ended: settle it below, with a new scope
                         if timeout:
                             scope.deadline = math.inf
-                        done, current = current, None
-                        handed = await self._hand_back(executor, done, session)
+                        self._release(executor, current, session)
+                        current = session = None  # a parked executor keeps no job, result or session alive
+                        handed = await self._park(executor)
                         if handed is None:
                             return
                         (current, session), reused = handed
@@ -137,8 +145,9 @@ class ExecutorPool:
                 assert current is not None
                 if not current.status.is_final:
                     self._stopped(current, timed_out=bool(timeout) and trio.current_time() >= scope.deadline)
-                done, current = current, None
-                handed = await self._hand_back(executor, done, session)
+                self._release(executor, current, session)
+                current = session = None
+                handed = await self._park(executor)
                 if handed is None:
                     return
                 (current, session), reused = handed
@@ -161,38 +170,28 @@ class ExecutorPool:
                     )
                 self._on_done(current, session)
 
-    async def _hand_back(
-        self, executor: _Executor, done: JobRecord, session: Claimant | None
-    ) -> tuple[tuple[JobRecord, Claimant | None], bool] | None:
-        """Settle a finished job with the executor already free, then wait for the next one.
+    def _release(self, executor: _Executor, done: JobRecord, session: Claimant | None) -> None:
+        """Settle a finished job with the executor already free (parked).
 
         Freeing the executor first means the job its settling starts (a session's next, S7)
-        comes straight back to it, often without a trip through Trio's scheduler.
+        comes straight back to it (``executor.next``), often without a trip through Trio's
+        scheduler, rather than to a new task.
         """
         self._parked.append(executor)
         self._on_done(done, session)
-        return await self._park(executor)
 
     async def _park(self, executor: _Executor) -> tuple[tuple[JobRecord, Claimant | None], bool] | None:
         """The next job, and whether it came without waiting; ``None``: none will come.
 
-        The executor is already in `_parked`, so that a job launched while it settled the last
-        one comes to it (``executor.next``) rather than to a new task.
+        The executor is already in `_parked` (`_release`).
         """
         if executor.next is not None:
             handed, executor.next = executor.next, None
             return handed, True
         if self._closed:
             return None
-
-        def abort(_: object) -> trio.lowlevel.Abort:
-            executor.waiting = False
-            if executor in self._parked:
-                self._parked.remove(executor)
-            return trio.lowlevel.Abort.SUCCEEDED
-
         executor.waiting = True
-        waited: tuple[JobRecord, Claimant | None] = await trio.lowlevel.wait_task_rescheduled(abort)
+        waited: tuple[JobRecord, Claimant | None] = await trio.lowlevel.wait_task_rescheduled(executor.abort)
         return waited, False
 
     async def _run_one(self, job: JobRecord, session: Claimant | None) -> None:
@@ -247,6 +246,12 @@ class ExecutorPool:
             job_id=job.job_id,
             reason="backend_error",
         )
+        # The backend's own frames explain the failure; this executor's frame (the traceback's
+        # first) holds the job, which holds the error: kept, it would make a reference cycle that
+        # only the cyclic collector could free (once per failed job).
+        traceback = exc.__traceback__
+        if traceback is not None and traceback.tb_frame.f_code is ExecutorPool._run_one.__code__:
+            exc.__traceback__ = traceback.tb_next
         error.__cause__ = exc
         if job.finish(JobStatus.ERROR, trio.current_time(), error=error):
             self._log.info(
@@ -280,10 +285,18 @@ class ExecutorPool:
 class _Executor:
     """A long-lived task of a scheduler that runs its jobs one at a time."""
 
-    __slots__ = ("next", "scope", "task", "waiting")
+    __slots__ = ("next", "pool", "scope", "task", "waiting")
 
-    def __init__(self) -> None:
+    def __init__(self, pool: ExecutorPool) -> None:
+        self.pool = pool
         self.scope = trio.CancelScope()
         self.task: trio.lowlevel.Task | None = None
         self.waiting = False
         self.next: tuple[JobRecord, Claimant | None] | None = None
+
+    def abort(self, _: object) -> trio.lowlevel.Abort:
+        """Its wait for a job was cancelled (the service is stopping): it is no longer free."""
+        self.waiting = False
+        if self in self.pool._parked:
+            self.pool._parked.remove(self)
+        return trio.lowlevel.Abort.SUCCEEDED

@@ -53,16 +53,17 @@ class BackendScheduler:
         #: the waiting line, in arrival order: job-mode jobs, and sessions with a job waiting
         self._line: deque[JobRecord | Claimant] = deque()
         #: active batches with queued jobs: they go before the line (B2, S7)
-        self._priority: deque[Claimant] = deque()
+        self._priority: deque[Claimant] | None = None  # made by the first batch that needs it
         #: every session in either lane
         self._claimed: set[Claimant] = set()
         self._running: set[JobRecord] = set()
         #: running jobs of dedicated sessions: nobody else's job runs beside them (S7)
         self._exclusive_running = 0
-        self._idle = trio.lowlevel.ParkingLot()
-        self._pool = ExecutorPool(backend, nursery, on_done=self._settle)
+        #: set when a job ends, for `wait_idle` (made only while someone waits: shutdown)
+        self._idle: trio.Event | None = None
         self._shut_down = False
         self._log = _log.bind(backend=backend.name)
+        self._pool = ExecutorPool(backend, nursery, on_done=self._settle, log=self._log)
 
     @property
     def name(self) -> str:
@@ -92,7 +93,12 @@ class BackendScheduler:
         """
         if session is self.holder or session in self._claimed:
             return
-        (self._priority if priority else self._line).append(session)
+        if priority:
+            if self._priority is None:
+                self._priority = deque()
+            self._priority.append(session)
+        else:
+            self._line.append(session)
         self._claimed.add(session)
         self._pump()
 
@@ -102,7 +108,10 @@ class BackendScheduler:
             self.holder = None
         elif session in self._claimed:
             self._claimed.discard(session)
-            (self._priority if session in self._priority else self._line).remove(session)
+            if self._priority is not None and session in self._priority:
+                self._priority.remove(session)
+            else:
+                self._line.remove(session)
         self._pump()
 
     def jobs_ahead(self, job: JobRecord, session: Claimant | None) -> int | None:
@@ -115,23 +124,22 @@ class BackendScheduler:
         if session is not None and session is holder:
             return session.queue_index(job)
         ahead = holder.queued if holder is not None else 0
-        for lane in (self._priority, self._line):
+        for lane in (self._priority or (), self._line):
             for entry in lane:
                 if entry is job:
                     return ahead
                 if isinstance(entry, JobRecord):
                     ahead += 1
-                elif entry is session:
-                    return ahead + entry.queue_index(job)
+                elif session is not None and entry is session:
+                    return ahead + session.queue_index(job)
                 else:
                     ahead += entry.queued
         return ahead if session is not None else None  # a session not in line yet: after everyone
 
     def queue_info(self) -> dict[str, int]:
         """Jobs of active sessions and batches (``priority``) and jobs in the line (``normal``), SPEC Q1."""
-        priority = (self.holder.queued if self.holder is not None else 0) + sum(
-            entry.queued for entry in self._priority
-        )
+        holding = self.holder.queued if self.holder is not None else 0
+        priority = holding + sum(entry.queued for entry in self._priority or ())
         return {"priority": priority, "normal": self._queued - priority}
 
     def session_queued(self, count: int) -> None:
@@ -179,7 +187,9 @@ class BackendScheduler:
     async def wait_idle(self) -> None:
         """Return once nothing runs and no job-mode job waits (used to drain on shutdown)."""
         while self._running or any(isinstance(entry, JobRecord) for entry in self._line):
-            await self._idle.park()
+            if self._idle is None:
+                self._idle = trio.Event()
+            await self._idle.wait()
 
     def shut_down(self) -> None:
         """Fail the job-mode jobs still waiting (their waiters wake, J4) and start nothing more."""
@@ -198,7 +208,7 @@ class BackendScheduler:
                     ),
                 )
         self._line.clear()
-        self._priority.clear()
+        self._priority = None
         self._claimed.clear()
         self._queued = 0
 
@@ -241,4 +251,6 @@ class BackendScheduler:
                 self._exclusive_running -= 1
             session.job_finished(job)
         self._pump()
-        self._idle.unpark_all()
+        if self._idle is not None:
+            self._idle.set()
+            self._idle = None

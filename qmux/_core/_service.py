@@ -33,6 +33,7 @@ from ._errors import (
     StorageError,
 )
 from ._events import Event, EventHub
+from ._gc_policy import gc_policy
 from ._handles import BackendHandle, Session
 from ._ids import new_id
 from ._jobs import Job, JobRecord, JobStatus
@@ -606,6 +607,8 @@ async def run_service(
                     service = Service(nursery, resolved, settings, clock=clock, journal=writer)
                     if loaded is not None:
                         service._recover(*loaded)
+                    # started: what start-up allocated leaves the collector's scans; undone as the service ends
+                    backends_in_use.enter_context(gc_policy(settings.gc))
                     try:
                         yield service
                     except BaseException as exc:  # re-raised below, outside the nurseries, unwrapped

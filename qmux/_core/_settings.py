@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from attrs import field, frozen
 
-from ._validate import non_negative_seconds, positive_int, positive_seconds
+from ._gc_policy import GC_POLICIES
+from ._validate import matches, non_negative_seconds, positive_int, positive_seconds
 
 __all__ = ["ServiceSettings"]
 
@@ -35,3 +38,8 @@ class ServiceSettings:
     event_buffer: int = field(default=1000, validator=positive_int)
     #: event subscriptions open at once per owner (a tenant over HTTP)
     max_subscribers_per_owner: int = field(default=100, validator=positive_int)
+    #: "freeze": once started, take what start-up allocated out of the garbage collector's scans and
+    #: set its thresholds, so that its pauses stay short and rare; "default": leave the collector alone
+    gc: str = field(
+        default="freeze", validator=matches(re.compile("|".join(GC_POLICIES)), " or ".join(map(repr, GC_POLICIES)))
+    )

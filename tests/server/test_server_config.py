@@ -11,6 +11,7 @@ checks that it covers every field of the classes the tables are read into.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import tomllib
 from collections.abc import AsyncIterator
@@ -454,6 +455,18 @@ async def test_max_subscribers_per_owner_bounds_a_tenants_event_streams(autojump
         nursery.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize(("policy", "frozen"), [("freeze", True), ("default", False)])
+async def test_gc_freezes_what_start_up_allocated_while_serving(
+    autojump_clock: Clock, policy: str, frozen: bool
+) -> None:
+    async with served(config(f'[service]\ngc = "{policy}"\n')) as (service, app), client(app) as http:
+        backend = service.backend("q")
+        assert gc.get_freeze_count() > 0 if frozen else gc.get_freeze_count() == 0
+        assert any(obj is backend for obj in gc.get_objects()) is not frozen  # out of the collector's scans
+        await submit(http)
+    assert gc.get_freeze_count() == 0
+
+
 # -- [[tenants]] --------------------------------------------------------------------------------
 
 
@@ -510,6 +523,7 @@ KEY_TESTS: dict[str, dict[str, Any]] = {
         "max_time_warning": test_max_time_warning_is_how_long_before_max_time_it_is_announced,
         "event_buffer": test_event_buffer_is_how_far_a_reader_may_fall_behind,
         "max_subscribers_per_owner": test_max_subscribers_per_owner_bounds_a_tenants_event_streams,
+        "gc": test_gc_freezes_what_start_up_allocated_while_serving,
     },
     "tenants": {
         "name": test_tenants_are_who_the_tokens_name,
