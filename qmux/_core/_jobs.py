@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, final
 import trio
 from attrs import define, field
 
-from ._errors import JobCancelledError, JobError, ServiceClosedError
+from ._errors import JobCancelledError, JobError, ServiceClosedError, StorageError
 from ._events import Event, EventHub
 from ._snapshots import ErrorSnapshot, JobSnapshot
 from ._validate import check_tags
@@ -144,6 +144,19 @@ class JobRecord:
 
     async def wait(self) -> None:
         await self._done.wait()
+
+    async def wait_accepted(self) -> None:
+        """Return once its acceptance is in the journal (at once without one), as a submitter must
+        before it answers (SPEC J4); if it cannot be written, cancel it (it must not run) and raise
+        the `StorageError`."""
+        ticket = self.durable
+        if ticket is None:
+            return
+        try:
+            await ticket.wait()
+        except StorageError:
+            await self.canceller(self)
+            raise
 
     def snapshot(self, posix: Callable[[float], float]) -> JobSnapshot:
         """What the journal keeps of this job (`posix` turns Trio times into POSIX seconds)."""

@@ -30,7 +30,6 @@ from ._errors import (
     JobNotFoundError,
     ServiceClosedError,
     SessionNotFoundError,
-    StorageError,
 )
 from ._events import Event, EventHub
 from ._gc_policy import gc_policy
@@ -247,12 +246,7 @@ class Service(BackendDirectory):
         scheduler.submit(job)
         self._register_job(job)
         _log.debug("job.queued", job_id=job.job_id, backend=backend, program_id=program_id, mode="job")
-        if job.durable is not None:
-            try:
-                await job.durable.wait()
-            except StorageError:
-                await scheduler.cancel_job(job)  # not written, so not accepted: it must not run
-                raise
+        await job.wait_accepted()
         return job
 
     async def job(self, job_id: str) -> Job:

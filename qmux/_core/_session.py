@@ -260,12 +260,7 @@ class SessionActor:
         await self.wait_durable()
         job = await self._call(Submit(program_id, inputs, checked_options, checked_tags))
         assert isinstance(job, JobRecord)
-        if job.durable is not None:
-            try:
-                await job.durable.wait()
-            except StorageError:
-                await self._cancel_job(job)  # not written, so not accepted: it must not run
-                raise
+        await job.wait_accepted()
         return job
 
     async def wait_durable(self) -> None:
