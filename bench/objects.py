@@ -375,7 +375,7 @@ def run(quick: bool = False) -> Result:
                 unit="objects" if "objects" in measure else "",
                 baseline=floor,
                 ratio=mine / floor if floor else None,
-                note='qmux: gc="freeze" (the default); baseline: gc="default"',
+                note='qmux: gc="freeze"; baseline: gc="default" (the default)',
             )
         )
     result.extra = {
@@ -386,7 +386,7 @@ def run(quick: bool = False) -> Result:
     }
     lines.append(
         f"\n**The collector's work.** {collector_work.__doc__.split(chr(10) + chr(10), 1)[1].strip()} "
-        f'Sizes: {sessions:,} sessions, {rounds} rounds. With ``gc="freeze"`` (qmux\'s default) '
+        f'Sizes: {sessions:,} sessions, {rounds} rounds. With ``gc="freeze"`` (opt-in) '
         f"{freeze.frozen:,} objects were frozen at start-up; the baseline is the same run with "
         f'``gc="default"``. Passes: {freeze.passes:,} against {default.passes:,}.'
     )

@@ -52,7 +52,7 @@ With the collector on and left as Python sets it (``gc="default"``), full (gener
 collections over the heap of 10,000 sessions and 10,000 backends (the ``objects`` benchmark
 counts the tracked objects of each) stop the loop for tens of milliseconds; at about 2.5
 deadlines per millisecond one such pause delays a hundred or more deadlines, over 1% of them, so
-p99 is the pause. The service's default policy (``gc="freeze"``) freezes what start-up
+p99 is the pause. The opt-in policy (``gc="freeze"``) freezes what start-up
 allocated (the backends, the modules) and sets the thresholds to (2000, 3, 300), so that fewer
 short-lived objects are promoted and no full collection falls in the window (the pauses are
 listed in the method above); what is left are young collections over what the first jobs
@@ -329,7 +329,7 @@ def run_100k(quick: bool = False) -> Result:
     """The 100,000-session row (its own benchmark, ``timers100k``: it needs a process and minutes).
 
     ITTL only (the issue's row): every max_time is past the run's end. Both sides run under the
-    same collector settings, qmux's default policy: at this size raw Trio's own heap (about 20
+    same collector settings, the freeze policy: at this size raw Trio's own heap (about 20
     tracked objects per task) makes full collections of over a second under Python's defaults,
     which would measure the collector, not the floor.
     """
@@ -345,7 +345,7 @@ def run_100k(quick: bool = False) -> Result:
     for q in ("p50", "p99", "max"):
         result.rows.append(
             Row(
-                measure=f'ITTL deactivation lateness {q}, {count:,} live sessions, GC on, gc="freeze" (the default)',
+                measure=f'ITTL deactivation lateness {q}, {count:,} live sessions, GC on, gc="freeze" (opt-in)',
                 qmux=ours[q],
                 unit="ms",
                 baseline=floor[q],
@@ -362,7 +362,7 @@ def run_100k(quick: bool = False) -> Result:
         "open_seconds": mine["open_seconds"],
     }
     result.method = _method(sizes, mine, stats) + (
-        ' One run of each. Both under qmux\'s default collector policy (``gc="freeze"``: the '
+        ' One run of each. Both under the opt-in freeze policy (``gc="freeze"``: the '
         "baseline enters the same policy once its tasks have started): at this size raw Trio's "
         "heap alone makes full collections that last seconds under Python's defaults. Opening the "
         f"{count:,} sessions took {mine['open_seconds']:.1f} s. qmux: {_gc_note(mine)}; baseline: "

@@ -611,6 +611,7 @@ async def run_service(
                         with trio.CancelScope(shield=True):
                             await service._drain(settings.shutdown_grace if body_error is None else 0)
                         service._stop_schedulers()
+                        service.events_hub.close()  # every event stream ends after what it holds (E1)
                         nursery.cancel_scope.cancel()
                 if writer is not None:
                     with trio.CancelScope(shield=True):

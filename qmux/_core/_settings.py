@@ -41,5 +41,5 @@ class ServiceSettings:
     #: "freeze": once started, take what start-up allocated out of the garbage collector's scans and
     #: set its thresholds, so that its pauses stay short and rare; "default": leave the collector alone
     gc: str = field(
-        default="freeze", validator=matches(re.compile("|".join(GC_POLICIES)), " or ".join(map(repr, GC_POLICIES)))
+        default="default", validator=matches(re.compile("|".join(GC_POLICIES)), " or ".join(map(repr, GC_POLICIES)))
     )

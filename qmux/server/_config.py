@@ -37,7 +37,7 @@
     max_time_warning = 60.0       # a session.max_time_warning event this long before max_time runs out
     event_buffer = 1000           # events a subscriber may fall behind by; then one "lagged" event
     max_subscribers_per_owner = 100  # event subscriptions (SSE streams) open at once per tenant
-    gc = "freeze"                 # once started, start-up's objects leave the collector's scans; or "default"
+    gc = "default"                # "freeze": once started, start-up's objects leave the collector's scans
 
     [[tenants]]                   # at least one
     name = "alice"

@@ -1,6 +1,6 @@
 """``ServiceSettings.gc``: the collector on the service's terms, and how services in one process share it.
 
-``gc="freeze"`` (the default) freezes what start-up allocated and raises the collector's
+``gc="freeze"`` (opt-in) freezes what start-up allocated and raises the collector's
 thresholds while the service runs; the last service to stop puts the process back as it found
 it. These tests read the interpreter's collector state (`gc.get_freeze_count`,
 `gc.get_threshold`), which is process-wide: each leaves it as it was.

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 
 import qmux
 from qmux.testing import ServiceFactory, job, qpu
@@ -272,3 +273,19 @@ async def test_T1_tags_label_jobs_and_can_be_updated(autojump_clock: Clock, serv
         with pytest.raises(qmux.InvalidInputError, match="tags="):
             await tagged.update_tags("not-a-list")  # type: ignore[arg-type]
         await tagged.result()
+
+
+async def test_E1_a_services_event_stream_ends_when_the_service_stops(autojump_clock: Clock) -> None:
+    seen: list[str] = []
+    async with trio.open_nursery() as nursery:
+        async with qmux.open_service([qpu("a")]) as service:
+            stream = service.events()
+
+            async def follow() -> None:
+                seen.extend([event.kind async for event in stream])
+
+            nursery.start_soon(follow)
+            await (await service.backend("a").run("script", job(1))).result()
+        with trio.fail_after(5):  # the reader ends by itself: the nursery would hang otherwise
+            await trio.lowlevel.checkpoint()
+    assert "job.done" in seen
