@@ -246,7 +246,8 @@ class Service(BackendDirectory):
         scheduler.submit(job)
         self._register_job(job)
         _log.debug("job.queued", job_id=job.job_id, backend=backend, program_id=program_id, mode="job")
-        await job.wait_accepted()
+        if job.durable is not None:
+            await job.wait_accepted()
         return job
 
     async def job(self, job_id: str) -> Job:

@@ -257,10 +257,12 @@ class SessionActor:
             check_options(options),
             check_tags(tags),
         )
-        await self.wait_durable()
+        if self.durable is not None:  # checked here: an await that returns at once still costs a coroutine
+            await self.wait_durable()
         job = await self._call(Submit(program_id, inputs, checked_options, checked_tags))
         assert isinstance(job, JobRecord)
-        await job.wait_accepted()
+        if job.durable is not None:
+            await job.wait_accepted()
         return job
 
     async def wait_durable(self) -> None:

@@ -134,8 +134,8 @@ MAX_TAG_LENGTH = 128
 
 def check_tags(value: object) -> tuple[str, ...]:
     """Job labels (SPEC T1): an iterable of at most 32 non-empty strings of at most 128 characters."""
-    if value is None:
-        return ()
+    if not value and (value is None or isinstance(value, (list, tuple, set, frozenset))):
+        return ()  # None or empty: most jobs have no tags
     if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
         raise InvalidInputError(f"tags={value!r} must be a list of strings")
     tags = tuple(value)
