@@ -205,6 +205,8 @@ class EventHub:
 
     def wants(self, session_id: str | None, job_id: str | None = None) -> bool:
         """Whether an event of this session or job would reach anyone (cheap: ask before making one)."""
+        if not self._per_owner:  # nobody subscribed: the common case, one dict test
+            return self._keep_history_until != -math.inf and trio.current_time() < self._keep_history_until
         if self._wide or (session_id is not None and session_id in self._by_session):
             return True
         if job_id is not None and job_id in self._by_job:
