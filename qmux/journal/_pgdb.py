@@ -137,7 +137,10 @@ class Database:
                     conn = self._connection()
                     return work(conn)
                 except psycopg.Error as exc:
-                    if retry and attempt == 1 and conn is not None and conn.broken:
+                    # a dropped connection may surface as an OperationalError before psycopg marks it
+                    # broken (the server's end of it is still closing): either way, once more, anew
+                    lost = conn is not None and (conn.broken or isinstance(exc, psycopg.OperationalError))
+                    if retry and attempt == 1 and conn is not None and lost:
                         _log.warning("journal.reconnecting", journal=self.where, error=message(exc))
                         conn.close()
                         continue
