@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, Sequence
 
 import structlog
 import trio
@@ -19,6 +20,30 @@ BACKENDS = [
     LocalBackend("a", qmux.BackendConfig(interactive_ttl=0.05), job_seconds=0.02),
     LocalBackend("b", qmux.BackendConfig(interactive_ttl=0.05), job_seconds=0.02),
 ]
+
+
+def outcomes_after_restart(journal: str, backends: Sequence[qmux.Backend], acked: Mapping[str, int]) -> dict[str, str]:
+    """Restart a service on `journal` and find every acknowledged job (``{"n": n}`` inputs) by id.
+
+    Each must come back ``done`` with its result, or failed as ``interrupted_by_restart`` (SPEC
+    J4); a `JobNotFoundError` is a lost job and fails the caller's test.
+    """
+    outcomes: dict[str, str] = {}
+
+    async def restart() -> None:
+        with trio.fail_after(60):
+            async with qmux.open_service(backends, journal=journal) as service:
+                for job_id, n in acked.items():
+                    job = await service.job(job_id)
+                    try:
+                        assert await job.result() == {"n": n}
+                        outcomes[job_id] = "done"
+                    except qmux.JobFailedError as exc:
+                        assert exc.reason == "interrupted_by_restart", exc
+                        outcomes[job_id] = exc.reason
+
+    trio.run(restart)
+    return outcomes
 
 
 async def main(journal: str) -> None:

@@ -14,11 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import trio
 
-import qmux
-
-from ..support.journal_worker import BACKENDS
+from ..support.journal_worker import BACKENDS, outcomes_after_restart
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,20 +55,6 @@ def journal(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.mark.parametrize("acks_wanted", [7, 150])
 def test_every_acknowledged_job_survives_a_sigkill(journal: str, acks_wanted: int) -> None:
     acked = _run_until_killed(journal, acks_wanted)
-    outcomes: dict[str, str] = {}
-
-    async def restart() -> None:
-        with trio.fail_after(60):
-            async with qmux.open_service(BACKENDS, journal=journal) as service:
-                for job_id, n in acked.items():
-                    job = await service.job(job_id)  # JobNotFoundError here would be a vanished job
-                    try:
-                        assert await job.result() == {"n": n}
-                        outcomes[job_id] = "done"
-                    except qmux.JobFailedError as exc:
-                        assert exc.reason == "interrupted_by_restart", exc
-                        outcomes[job_id] = exc.reason
-
-    trio.run(restart)
+    outcomes = outcomes_after_restart(journal, BACKENDS, acked)
     assert set(outcomes) == set(acked)
     assert "done" in outcomes.values()

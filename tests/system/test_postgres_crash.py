@@ -17,6 +17,7 @@ from attrs import define, field
 import qmux
 from qmux.backends import LocalBackend
 
+from ..support.journal_worker import outcomes_after_restart
 from ..support.postgres import running_postgres
 
 BACKENDS = [
@@ -85,21 +86,7 @@ def test_a_database_crash_under_load_loses_no_acknowledged_job() -> None:
                         stop.set()
 
         trio.run(load_crash_and_recover)
-        outcomes: dict[str, str] = {}
-
-        async def restart() -> None:
-            with trio.fail_after(60):
-                async with qmux.open_service(BACKENDS, journal=url) as service:
-                    for job_id, n in acked.items():
-                        job = await service.job(job_id)  # JobNotFoundError here would be a lost job
-                        try:
-                            assert await job.result() == {"n": n}
-                            outcomes[job_id] = "done"
-                        except qmux.JobFailedError as exc:
-                            assert exc.reason == "interrupted_by_restart", exc
-                            outcomes[job_id] = exc.reason
-
-        trio.run(restart)
+        outcomes = outcomes_after_restart(url, BACKENDS, acked)
     assert set(outcomes) == set(acked)
     assert refused and not set(refused) & set(acked.values())
     assert list(outcomes.values()).count("done") > len(acked) // 2
