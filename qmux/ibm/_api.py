@@ -233,7 +233,6 @@ class IbmApi:
             backend=job.backend_name,
             program_id=job.program_id,
             created=wall_now(),
-            tags=tuple(body.tags),
             seq=self.jobs.next_seq(),
             params=None if body.private else inputs,
             private=body.private,
@@ -391,7 +390,6 @@ class IbmApi:
             backend=job.backend_name,
             program_id=job.program_id,
             created=wall_now(),
-            tags=(),
             seq=self.jobs.next_seq(),
         )
         await self.jobs.add(job.job_id, attrs.evolve(entry, **fields), self._job_exists)

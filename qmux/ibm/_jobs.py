@@ -1,12 +1,10 @@
 """The jobs submitted through IBM's API: what its ``GET /jobs`` lists, and what IBM's API says of a job beyond the core.
 
 The core knows a job's owner, state, inputs and result; IBM's client also reads when a job was
-submitted, its tags, whether it is *private*, its params (``job.inputs``), and expects a job it
+submitted, whether it is *private*, its params (``job.inputs``), and expects a job it
 deleted to be gone. Only this front door sees those, so `JobIndex` keeps them, bounded like the
 core's own memory:
 
-- ``tags`` live here for now: the core has no tags yet (SPEC T1 is being added to it); once it
-  has, they move there and ``PUT /jobs/{id}/tags`` becomes the core's ``update_tags``;
 - ``params`` is the very object the core holds as the job's inputs (no copy); a private job's
   params are not kept, and its result is answered once;
 - ``deleted``: the core forgets a job only by retention, so a deleted job is hidden from IBM's
@@ -36,7 +34,6 @@ class JobEntry:
     backend: str
     program_id: str
     created: dt.datetime
-    tags: tuple[str, ...]
     #: the submission order (wall-clock times may tie or step back)
     seq: int
     #: the job's params as decoded at submission (the core's own inputs object); None if private
@@ -83,7 +80,7 @@ class JobIndex:
         return next(self._seq)
 
     def update(self, job_id: str, **changes: Any) -> JobEntry | None:
-        """Replace some fields of `job_id`'s entry (tags, ``deleted``, ...); ``None`` if it has none."""
+        """Replace some fields of `job_id`'s entry (``deleted``, ``params``); ``None`` if it has none."""
         entry = self._entries.get(job_id)
         if entry is None:
             return None

@@ -506,7 +506,7 @@ async def test_the_job_index_is_bounded_and_keeps_what_the_core_still_knows() ->
     for number in range(8):
         job_id = f"j{number}"
         alive.add(job_id)
-        entry = JobEntry("a", None, "q", "script", wall_now(), (), index.next_seq())
+        entry = JobEntry("a", None, "q", "script", wall_now(), index.next_seq())
         await index.add(job_id, entry, exists)
         if number >= 2:
             alive.discard(f"j{number - 1}")  # the previous one ended and the core forgot it; j0 lives on
