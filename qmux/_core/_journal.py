@@ -115,6 +115,8 @@ class Journal:
         self._limiter = trio.CapacityLimiter(1)
         self._idle = trio.Event()
         self._idle.set()
+        #: set by `seal`: nothing more is written, and whoever waits to be durable is told so
+        self._sealed: StorageError | None = None
         #: Trio time plus this is POSIX seconds: float arithmetic, several times per row
         self._epoch = clock.wall_epoch.timestamp() - clock.trio_epoch
 
@@ -132,6 +134,11 @@ class Journal:
         return self._buffered()
 
     def _buffered(self) -> Ticket:
+        if self._sealed is not None:
+            self._sessions.clear()
+            self._jobs.clear()
+            self._ticket.settle(self._sealed)
+            return self._ticket
         self._pending.set()
         self._fresh.set()
         return self._ticket
@@ -161,6 +168,9 @@ class Journal:
         ticket fails, so that no one is told something is durable that is not.
         """
         self._pending = trio.Event()
+        if self._sealed is not None:
+            self._buffered()  # what a refused batch put back is dropped, and its waiters told
+            return True
         self._idle = trio.Event()
         posix = self._posix
         session_sources, job_sources = self._sessions, self._jobs
@@ -195,5 +205,14 @@ class Journal:
     async def flush(self) -> None:
         """Write whatever is buffered now (used on shutdown, after the last state changes)."""
         await self._idle.wait()
-        if self._sessions or self._jobs:
+        if (self._sessions or self._jobs) and self._sealed is None:
             await self._write_batch()
+
+    def seal(self) -> None:
+        """Write nothing from now on: a process that handed its work over to another (a node of a
+        cluster) must not overwrite what the new owner recovers. What is buffered is dropped, and
+        whoever waits to know their rows are durable learns that they are not."""
+        if self._sealed is not None:
+            return
+        self._sealed = StorageError("the journal is sealed: this service handed its work over to another process")
+        self._buffered()

@@ -62,6 +62,8 @@ class BackendScheduler:
         #: set when a job ends, for `wait_idle` (made only while someone waits: shutdown)
         self._idle: trio.Event | None = None
         self._shut_down = False
+        #: a node handing this backend over: nothing starts, what runs ends (`pause`)
+        self._paused = False
         self._log = _log.bind(backend=backend.name)
         self._pool = ExecutorPool(backend, nursery, on_done=self._settle, log=self._log)
 
@@ -78,7 +80,7 @@ class BackendScheduler:
 
     @property
     def free_slots(self) -> int:
-        return self.config.concurrency - len(self._running)
+        return 0 if self._paused else self.config.concurrency - len(self._running)
 
     def waiting_line(self) -> list[JobRecord | Claimant]:
         """A copy of the line, head first (for tests and introspection)."""
@@ -191,6 +193,17 @@ class BackendScheduler:
                 self._idle = trio.Event()
             await self._idle.wait()
 
+    def pause(self) -> None:
+        """Start no job from now on (sessions' nor job mode's); the queued ones stay queued."""
+        self._paused = True
+
+    async def wait_running(self) -> None:
+        """Return once no job runs."""
+        while self._running:
+            if self._idle is None:
+                self._idle = trio.Event()
+            await self._idle.wait()
+
     def shut_down(self) -> None:
         """Fail the job-mode jobs still waiting (their waiters wake, J4) and start nothing more."""
         self._shut_down = True
@@ -216,7 +229,7 @@ class BackendScheduler:
 
     def _pump(self) -> None:
         """Start whatever may start now. Called after every change that could free the backend."""
-        while self.holder is None and not self._shut_down:
+        while self.holder is None and not self._shut_down and not self._paused:
             lane = self._priority or self._line
             if not lane:
                 return

@@ -73,11 +73,7 @@ class Service(BackendDirectory):
         self._schedulers: dict[str, BackendScheduler] = {}
         self._handles: dict[str, BackendHandle] = {}
         for backend in backends:
-            scheduler = BackendScheduler(backend, nursery=nursery, max_waiting=settings.max_waiting_per_backend)
-            self._schedulers[backend.name] = scheduler
-            self._handles[backend.name] = BackendHandle(
-                backend.name, backend.config, self, pending_jobs=scheduler.pending_jobs
-            )
+            self._serve_backend(backend)
         self._live: dict[str, SessionActor] = {}
         #: closed sessions and jobs (finished or not), found by id until per-owner retention drops them
         self._finished: Retained[SessionActor] = Retained(settings.retain_finished)
@@ -86,6 +82,9 @@ class Service(BackendDirectory):
         self._open_of: dict[str | None, int] = {}
         self._unfinished_of: dict[str | None, set[str]] = {}
         self._accepting = True
+        #: how leaving `run_service` ends the work: close every session (a stop), or leave the
+        #: journal as it is for another process to take over ("graceful" or "now", `hand_over`)
+        self._handing_over: str | None = None
         self._all_ended = trio.Event()
         self._all_ended.set()
         #: what happens, to whoever listens (SPEC E1)
@@ -93,6 +92,53 @@ class Service(BackendDirectory):
             wall=clock.at, buffer=settings.event_buffer, max_per_owner=settings.max_subscribers_per_owner
         )
         _log.info("service.started", backends=list(self._schedulers))
+
+    # -- backends ----------------------------------------------------------------------------
+
+    def _serve_backend(self, backend: Backend) -> BackendScheduler:
+        scheduler = BackendScheduler(backend, nursery=self._nursery, max_waiting=self.settings.max_waiting_per_backend)
+        self._schedulers[backend.name] = scheduler
+        self._handles[backend.name] = BackendHandle(
+            backend.name, backend.config, self, pending_jobs=scheduler.pending_jobs
+        )
+        return scheduler
+
+    def adopt(self, backend: Backend, sessions: list[SessionSnapshot], jobs: list[JobSnapshot]) -> None:
+        """Serve one more backend from now on, taking over its sessions and jobs as the journal holds them.
+
+        This is how a node of a cluster takes a backend over from a node that stopped: `sessions`
+        and `jobs` are the journal's rows of `backend` (``JournalStore.load`` restricted to it),
+        recovered exactly as a restart recovers them (SPEC J4): open sessions resume with their
+        queued jobs, a job that was running fails as ``interrupted_by_restart`` unless the backend
+        is idempotent, finished ones are kept for lookup. The other backends are not disturbed.
+        The caller enters the backend's own context, if it has one, for as long as it is served.
+        """
+        if backend.name in self._schedulers:
+            raise InvalidInputError(f"backend {backend.name!r} is already served here")
+        if not self._accepting:
+            raise ServiceClosedError("the service is shutting down and takes no backend over")
+        if any(row.backend != backend.name for row in (*sessions, *jobs)):
+            raise InvalidInputError(f"adopt({backend.name!r}) was given another backend's sessions or jobs")
+        self._serve_backend(backend)
+        _log.info("service.adopting", backend=backend.name, sessions=len(sessions), jobs=len(jobs))
+        self._recover(sessions, jobs)
+
+    def hand_over(self, *, now: bool = False) -> None:
+        """On leaving `run_service`, leave the journal as it is for another process to take over.
+
+        A plain stop closes every session (S12) and records it. A node of a cluster that stops
+        instead hands its backends over: their sessions stay open in the journal, their queued
+        jobs stay queued, and the node that takes them over recovers them (SPEC J4). Without `now`
+        (a graceful stop): on leaving, no job starts any more, the running ones get
+        ``shutdown_grace`` to end and are recorded, then nothing more is written. With `now`
+        (the node lost its claim on a backend): nothing is written from this call on, since
+        another process may already own what this one would write.
+        """
+        self._accepting = False
+        self._handing_over = "now" if now else (self._handing_over or "graceful")
+        if now and self._journal is not None:
+            self._journal.seal()
+        _log.info("service.handing_over", now=now, open_sessions=len(self._live))
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -475,6 +521,18 @@ class Service(BackendDirectory):
             for scheduler in self._schedulers.values():
                 await scheduler.wait_idle()
 
+    async def _let_running_end(self, grace: float) -> None:
+        """A graceful hand-over: start no more jobs, give the running ones `grace` to end, record
+        them, then stop recording: what the journal holds is what the next owner recovers."""
+        for scheduler in self._schedulers.values():
+            scheduler.pause()
+        with trio.move_on_after(grace):
+            for scheduler in self._schedulers.values():
+                await scheduler.wait_running()
+        if self._journal is not None:
+            await self._journal.flush()
+            self._journal.seal()
+
     def _stop_schedulers(self) -> None:
         for scheduler in self._schedulers.values():
             scheduler.shut_down()
@@ -610,7 +668,12 @@ async def run_service(
                         body_error = exc
                     finally:
                         with trio.CancelScope(shield=True):
-                            await service._drain(settings.shutdown_grace if body_error is None else 0)
+                            if service._handing_over is None:
+                                await service._drain(settings.shutdown_grace if body_error is None else 0)
+                            elif service._handing_over == "graceful" and body_error is None:
+                                await service._let_running_end(settings.shutdown_grace)
+                            elif writer is not None:
+                                writer.seal()
                         service._stop_schedulers()
                         service.events_hub.close()  # every event stream ends after what it holds (E1)
                         nursery.cancel_scope.cancel()
