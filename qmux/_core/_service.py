@@ -117,7 +117,7 @@ class Service(BackendDirectory):
             raise InvalidInputError(f"backend {backend.name!r} is already served here")
         if not self._accepting:
             raise ServiceClosedError("the service is shutting down and takes no backend over")
-        if any(row.backend != backend.name for row in (*sessions, *jobs)):
+        if any(row.backend != backend.name for row in sessions) or any(row.backend != backend.name for row in jobs):
             raise InvalidInputError(f"adopt({backend.name!r}) was given another backend's sessions or jobs")
         self._serve_backend(backend)
         _log.info("service.adopting", backend=backend.name, sessions=len(sessions), jobs=len(jobs))
