@@ -24,14 +24,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Collection, Mapping
-from typing import final
+from typing import Any, final
 
+import psycopg
 from attrs import frozen
 
 from .._core import InvalidInputError, StorageError, check_id
 from ._pgdb import Connection, Database
 
-__all__ = ["BackendLeases", "Lease"]
+__all__ = ["RELEASED_CHANNEL", "BackendLeases", "Lease", "ReleaseListener"]
 
 
 @frozen
@@ -50,10 +51,10 @@ class Lease:
 
 # Acquire: a new row at epoch 1, or take over a free or expired one with the next epoch.
 _ACQUIRE = """
-INSERT INTO qmux_backend_leases AS lease (backend, node, epoch, expires_at)
-VALUES (%(backend)s, %(node)s, 1, now() + make_interval(secs => %(ttl)s))
+INSERT INTO qmux_backend_leases AS lease (backend, node, epoch, expires_at, url)
+VALUES (%(backend)s, %(node)s, 1, now() + make_interval(secs => %(ttl)s), %(url)s)
 ON CONFLICT (backend) DO UPDATE
-    SET node = excluded.node, epoch = lease.epoch + 1, expires_at = excluded.expires_at
+    SET node = excluded.node, epoch = lease.epoch + 1, expires_at = excluded.expires_at, url = excluded.url
     WHERE lease.expires_at <= now()
 RETURNING epoch, expires_at
 """
@@ -63,11 +64,14 @@ UPDATE qmux_backend_leases SET expires_at = now() + make_interval(secs => %(ttl)
 WHERE backend = %(backend)s AND node = %(node)s AND epoch = %(epoch)s AND expires_at > now()
 RETURNING expires_at
 """
-# Release: expire it now, keeping the row (and its epoch) for the next owner
+# Release: expire it now, keeping the row (and its epoch) for the next owner, and tell the
+# listening nodes (LISTEN qmux_leases) so that one takes it over at once
 _RELEASE = """
 UPDATE qmux_backend_leases SET expires_at = now()
 WHERE backend = %(backend)s AND node = %(node)s AND epoch = %(epoch)s AND expires_at > now()
 """
+#: the channel a released lease is announced on (its payload: the backend's name)
+RELEASED_CHANNEL = "qmux_leases"
 _HOLDER = "SELECT node, epoch, expires_at > now() FROM qmux_backend_leases WHERE backend = %s"
 # The fence: the lease rows a batch relies on, still this node's at these epochs, locked until commit
 _FENCE = """
@@ -88,8 +92,10 @@ class BackendLeases:
     losing a race (the backend is someone else's, or the lease lapsed) is a ``None`` result.
     """
 
-    def __init__(self, url: str, node: str, *, ttl: float) -> None:
+    def __init__(self, url: str, node: str, *, ttl: float, advertise_url: str = "") -> None:
         self.node = check_id(node, name="node")
+        #: where this node answers: written with each lease, so other nodes can forward to it
+        self.advertise_url = advertise_url
         if not ttl > 0:
             raise InvalidInputError(f"ttl={ttl!r} is not a lease length; it is a number of seconds above 0")
         self.ttl = float(ttl)
@@ -100,7 +106,7 @@ class BackendLeases:
     def acquire(self, backend: str) -> Lease | None:
         """Take `backend` if its lease is free or expired (a takeover: the next epoch), else ``None``."""
         start = time.monotonic()
-        params = {"backend": backend, "node": self.node, "ttl": self.ttl}
+        params = {"backend": backend, "node": self.node, "ttl": self.ttl, "url": self.advertise_url}
         # not retried on a broken connection: the first attempt may have taken the lease already,
         # and a second would find it held; the caller tries again after the lease could expire
         row = self._db.run(lambda conn: conn.execute(_ACQUIRE, params).fetchone(), "acquire a lease in", retry=False)
@@ -124,7 +130,13 @@ class BackendLeases:
         """Give `lease` up now, so that another node can take the backend without waiting for expiry."""
         self._held.pop(lease.backend, None)
         params = {"backend": lease.backend, "node": self.node, "epoch": lease.epoch}
-        self._db.run(lambda conn: conn.execute(_RELEASE, params), "release a lease in", retry=True)
+
+        def release(conn: Connection) -> None:
+            with conn.transaction():
+                conn.execute(_RELEASE, params)
+                conn.execute("SELECT pg_notify(%s, %s)", (RELEASED_CHANNEL, lease.backend))
+
+        self._db.run(release, "release a lease in", retry=True)
 
     def holder(self, backend: str) -> tuple[str, int] | None:
         """Which node holds `backend` now, at which epoch, by the database (``None``: no live lease)."""
@@ -161,3 +173,34 @@ class BackendLeases:
 
     def close(self) -> None:
         self._db.close()
+
+
+@final
+class ReleaseListener:
+    """Hears leases being released (``LISTEN qmux_leases``), so that a node takes a backend over at
+    once instead of at its next poll. Its own connection; any failure makes it a plain sleep (the
+    poll is the fallback), and it connects again on the next wait."""
+
+    def __init__(self, url: str) -> None:
+        self._conninfo = Database.conninfo(url)
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Block until a lease is released or `timeout` seconds pass; whether one was."""
+        deadline = time.monotonic() + timeout
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self._conninfo, autocommit=True)
+                self._conn.execute(f"LISTEN {RELEASED_CHANNEL}")
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                return True
+            return False
+        except psycopg.Error:
+            if self._conn is not None:
+                self._conn.close()
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            return False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()

@@ -64,6 +64,11 @@ _MIGRATIONS: tuple[LiteralString, ...] = (
         expires_at timestamptz NOT NULL
     );
     """,
+    # 3: where each lease's node answers (its advertised URL), so that any node can forward a
+    # request to the owner of what it names
+    """
+    ALTER TABLE qmux_backend_leases ADD COLUMN url text NOT NULL DEFAULT '';
+    """,
 )
 
 #: the schema version this code writes
@@ -81,6 +86,21 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.where = describe_url(url)
+        self._conninfo = self.conninfo(url)
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        try:
+            self._migrate(self._connection())
+        except psycopg.Error as exc:
+            self.close()
+            raise StorageError(f"cannot open the journal {self.where}: {message(exc)}") from exc
+        except StorageError:
+            self.close()
+            raise
+
+    @staticmethod
+    def conninfo(url: str) -> str:
+        """`url` as the connection string qmux connects with (its own timeout, name and encoding)."""
         try:
             params = conninfo_to_dict(url)
         except psycopg.ProgrammingError:
@@ -93,17 +113,7 @@ class Database:
         params.setdefault("connect_timeout", CONNECT_TIMEOUT)
         params.setdefault("application_name", "qmux")
         params.setdefault("client_encoding", "UTF8")  # text as str even from a SQL_ASCII database
-        self._conninfo = make_conninfo("", **params)
-        self._lock = threading.Lock()
-        self._conn: Connection | None = None
-        try:
-            self._migrate(self._connection())
-        except psycopg.Error as exc:
-            self.close()
-            raise StorageError(f"cannot open the journal {self.where}: {message(exc)}") from exc
-        except StorageError:
-            self.close()
-            raise
+        return make_conninfo("", **params)
 
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed:

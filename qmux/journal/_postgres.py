@@ -47,20 +47,24 @@ ON CONFLICT (id) DO UPDATE SET finished = excluded.finished, owner = excluded.ow
 _LOAD_SESSIONS = """
 SELECT row FROM (
     SELECT row, seq FROM qmux_sessions WHERE NOT closed
+        AND (%(backends)s::text[] IS NULL OR backend = ANY(%(backends)s))
     UNION ALL
     SELECT row, seq FROM (
         SELECT row, seq, row_number() OVER (PARTITION BY owner ORDER BY seq DESC) AS newest
         FROM qmux_sessions WHERE closed
+        AND (%(backends)s::text[] IS NULL OR backend = ANY(%(backends)s))
     ) AS ended WHERE newest <= %(keep)s
 ) AS kept ORDER BY seq
 """
 _LOAD_JOBS = """
 SELECT row FROM (
     SELECT row, seq FROM qmux_jobs WHERE NOT finished
+        AND (%(backends)s::text[] IS NULL OR backend = ANY(%(backends)s))
     UNION ALL
     SELECT row, seq FROM (
         SELECT row, seq, row_number() OVER (PARTITION BY owner ORDER BY seq DESC) AS newest
         FROM qmux_jobs WHERE finished
+        AND (%(backends)s::text[] IS NULL OR backend = ANY(%(backends)s))
     ) AS ended WHERE newest <= %(keep)s
 ) AS kept ORDER BY seq
 """
@@ -120,13 +124,18 @@ class PostgresStore:
         # is writing it once, so a broken connection is retried
         self._db.run(write, "write", retry=True)
 
-    def load(self, *, retain_finished: int) -> tuple[list[SessionSnapshot], list[JobSnapshot]]:
+    def load(
+        self, *, retain_finished: int, backends: Sequence[str] | None = None
+    ) -> tuple[list[SessionSnapshot], list[JobSnapshot]]:
+        """`JournalStore.load`; with `backends`, only their rows (a node taking some over)."""
+        params = {"keep": retain_finished, "backends": None if backends is None else list(backends)}
+
         def load(conn: Connection) -> tuple[list[Any], list[Any]]:
             with conn.transaction(), conn.cursor(binary=True) as cursor:
                 # one snapshot of the database for both tables, as of the first query
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                sessions = cursor.execute(_LOAD_SESSIONS, {"keep": retain_finished}).fetchall()
-                jobs = cursor.execute(_LOAD_JOBS, {"keep": retain_finished}).fetchall()
+                sessions = cursor.execute(_LOAD_SESSIONS, params).fetchall()
+                jobs = cursor.execute(_LOAD_JOBS, params).fetchall()
                 return sessions, jobs
 
         sessions, jobs = self._db.run(load, "read", retry=True)

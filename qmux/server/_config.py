@@ -39,6 +39,12 @@
     max_subscribers_per_owner = 100  # event subscriptions (SSE streams) open at once per tenant
     gc = "default"                # "freeze": once started, start-up's objects leave the collector's scans
 
+    [cluster]                     # qmux.cluster.ClusterSettings: one node of several (needs a postgresql journal)
+    node = "node-a"               # this node's name, unique among the nodes
+    advertise_url = "http://10.0.0.5:8765"  # where the other nodes reach this one (requests are forwarded there)
+    lease = "5s"                  # a node that stops renewing loses its backends after this long
+    prefer = ["fake_sherbrooke"]  # backends this node takes first (default: any free one)
+
     [[tenants]]                   # at least one
     name = "alice"
     token_sha256 = "<hex>"        # sha256 of the token: printf %s "$TOKEN" | sha256sum
@@ -84,6 +90,7 @@ from .._core import (
 )
 from .._http import TOKEN_SHA256
 from ..backends._config import structure_backends
+from ..cluster import ClusterSettings
 from ._auth import Tenant, check_token, token_digest
 
 __all__ = ["METRICS_MODES", "ServerConfig", "ServerSettings", "config_from_mapping", "load_config"]
@@ -174,6 +181,16 @@ class ServerConfig:
     backends: tuple[Backend, ...] | None = field(
         default=None, validator=validators.optional(at_least_one("[backends.<name>] table"))
     )
+    #: this server as one node of several sharing a PostgreSQL journal; ``None``: a lone server
+    cluster: ClusterSettings | None = None
+
+    def __attrs_post_init__(self) -> None:
+        journal = self.server.journal or ""
+        if self.cluster is not None and not journal.lower().startswith(("postgresql:", "postgres:")):
+            raise InvalidInputError(
+                '[cluster] needs the nodes\' shared journal: [server] journal = "postgresql://user@host:port/dbname" '
+                f"(it is {self.server.journal!r})"
+            )
 
 
 def _tenant_table(table: Mapping[str, Any]) -> Mapping[str, Any]:

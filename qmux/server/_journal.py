@@ -80,10 +80,10 @@ class WatchedJournal:
         self.store.close()
 
 
-def watched_journal(path: str | os.PathLike[str] | None) -> WatchedJournal | None:
-    """The SQLite journal at `path`, watched; ``None`` for no journal."""
-    if path is None:
+def watched_journal(journal: str | os.PathLike[str] | None) -> WatchedJournal | None:
+    """The journal `journal` names (a path or a URL: ``qmux.journal.open_store``), watched; ``None`` for none."""
+    if journal is None:
         return None
-    from ..journal import SQLiteStore
+    from ..journal import open_store
 
-    return WatchedJournal(SQLiteStore(path))
+    return WatchedJournal(open_store(journal))

@@ -21,6 +21,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -29,17 +30,23 @@ import hypercorn.trio
 import structlog
 import trio
 
-from .._core import InvalidInputError
+from .._core import Backend, InvalidInputError, Service
 from .._open import open_service
+from ..cluster import LeaseLostError, lease_lost_in
 from ._app import QmuxApp, create_app
 from ._auth import Tenant
 from ._config import ServerConfig, load_config
-from ._journal import watched_journal
+from ._journal import WatchedJournal, watched_journal
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIFramework
 
-__all__ = ["main", "serve"]
+    from ..cluster import Node
+
+__all__ = ["LEASE_LOST", "main", "serve"]
+
+#: ``qmux serve``'s exit status when its node lost a lease and stopped (a supervisor restarts it)
+LEASE_LOST = 3
 
 _log = structlog.get_logger("qmux.server")
 
@@ -87,8 +94,17 @@ async def _serve(
     grace = config.service.shutdown_grace
     hconfig = _hypercorn_config(config, grace)
     backends = list(config.backends) if config.backends is not None else None
-    journal = watched_journal(settings.journal)  # watched: /readyz checks it, metrics follow what it recovers
-    async with open_service(backends, settings=config.service, journal=journal) as service:
+    node = _node(config, backends)
+    # watched: /readyz checks it, metrics follow what it recovers
+    journal = WatchedJournal(node.store) if node is not None else watched_journal(settings.journal)
+    running: AbstractAsyncContextManager[Service]
+    if node is not None:
+        from ..cluster import open_node
+
+        running = open_node(node, settings=config.service, journal=journal)
+    else:
+        running = open_service(backends, settings=config.service, journal=journal)
+    async with running as service:
         app = create_app(service, config.tenants, settings, journal=journal)
         asgi: object = app
         if ibm_compat:
@@ -111,12 +127,27 @@ async def _serve(
                 url=url,
                 backends=[handle.name for handle in service.backends()],
                 tenants=len(config.tenants),
+                **({"node": node.name} if node is not None else {}),
             )
             task_status.started(url)
             await trigger()
             _stop_http(app, http_stopped, grace)
         _log.info("server.http_stopped")
     _log.info("server.stopped")
+
+
+def _node(config: ServerConfig, backends: list[Backend] | None) -> Node | None:
+    """This process as a node of a cluster, if the config has a ``[cluster]`` table."""
+    if config.cluster is None:
+        return None
+    from ..cluster import Node
+
+    if backends is None:
+        from ..backends import default_backends
+
+        backends = list(default_backends())
+    assert config.server.journal is not None  # checked with the config
+    return Node(config.cluster, config.server.journal, backends, retain_finished=config.service.retain_finished)
 
 
 def _stop_http(app: QmuxApp, http_stopped: trio.Event, grace: float) -> None:
@@ -181,6 +212,15 @@ def main(
         return 2
 
     async def run() -> None:
+        try:
+            await serving()
+        except BaseExceptionGroup as group:
+            lost = lease_lost_in(group)
+            if lost is None:
+                raise
+            raise lost from None
+
+    async def serving() -> None:
         async with trio.open_nursery() as nursery:
             url = await nursery.start(functools.partial(serve, config, ibm_compat=ibm_compat))
             print(f"qmux serving on {url}", flush=True)
@@ -197,6 +237,9 @@ def main(
     except InvalidInputError as exc:  # found as the server starts (a certificate that cannot be loaded)
         print(f"qmux serve: {exc}", file=sys.stderr)
         return 2
+    except LeaseLostError as exc:  # a node of a cluster stopped so that another serves its backends
+        print(f"qmux serve: {exc}", file=sys.stderr)
+        return LEASE_LOST
     return 0
 
 
