@@ -584,6 +584,23 @@ A_TENANT = [{"name": "a", "token": "long-enough"}]
         ({"tenants": A_TENANT, "backends": {"b": {"qubits": 3}}}, "[backends.b] unknown key 'qubits'; allowed keys:"),
         ({"tenants": A_TENANT, "backends": {}}, "qmux.toml: no backends: give at least one [backends.<name>] table"),
         ({"tenants": A_TENANT, "backends": []}, "qmux.toml: [backends] must hold one [backends.<name>] table per"),
+        (
+            {"tenants": A_TENANT, "cluster": {"node": "n1", "advertise_url": "http://10.0.0.5:8765"}},
+            "[cluster] needs the nodes' shared journal: [server] journal = \"postgresql://",
+        ),
+        ({"tenants": A_TENANT, "cluster": {"node": "n1"}}, "[cluster] advertise_url is missing; it is required"),
+        (
+            {"tenants": A_TENANT, "cluster": {"node": "n1", "advertise_url": "10.0.0.5:8765"}},
+            "[cluster] advertise_url='10.0.0.5:8765' must be an http(s) base URL",
+        ),
+        (
+            {"tenants": A_TENANT, "cluster": {"node": "n1", "advertise_url": "http://a:1", "lease": "200ms"}},
+            "[cluster] lease='200ms' is not a duration",
+        ),
+        (
+            {"tenants": A_TENANT, "cluster": {"node": "n1", "advertise_url": "http://a:1", "lease": 0.5}},
+            "lease=0.5 is too short: a node renews at a third of it; use 1.0 s or more",
+        ),
     ],
 )
 def test_config_mistakes_name_the_file_the_table_and_the_key(document: dict[str, Any], words: str) -> None:
