@@ -1,0 +1,174 @@
+"""Nodes of a qmux cluster as real ``qmux serve`` processes on loopback, sharing one PostgreSQL database.
+
+`NodeProcess` starts one node from a config this module writes (``[cluster]`` with a name, a
+free loopback port as its advertised URL, a short lease and the backends it prefers; every node
+configures the same backends), waits for its ``qmux serving on`` line, and stops it with SIGTERM
+(a graceful hand-over) or SIGKILL (a crash). Every wait is bounded. The cluster tests and the
+failover benchmark use it.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from attrs import define, field
+
+__all__ = ["TOKEN", "NodeProcess", "free_port", "node_config", "start_nodes"]
+
+TOKEN = "token-of-the-cluster-tests"
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    """A loopback port free now (a node must advertise its URL before it listens)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def node_config(
+    *,
+    name: str,
+    port: int,
+    journal: str,
+    prefer: Sequence[str],
+    backends: Sequence[str],
+    lease: float,
+    job_seconds: float,
+    grace: float = 5.0,
+) -> str:
+    """The TOML of one node; every node of a cluster gets the same backends."""
+    tables = "\n".join(
+        f"[backends.{backend}]\njob_seconds = {job_seconds}\ninteractive_ttl = 30\n" for backend in backends
+    )
+    preferred = ", ".join(f'"{backend}"' for backend in prefer)
+    return f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+journal = "{journal}"
+rate_per_tenant = 100000
+burst_per_tenant = 100000
+
+[service]
+shutdown_grace = {grace}
+
+[cluster]
+node = "{name}"
+advertise_url = "http://127.0.0.1:{port}"
+lease = {lease}
+prefer = [{preferred}]
+
+[[tenants]]
+name = "agent"
+token = "{TOKEN}"
+
+{tables}
+"""
+
+
+@define(eq=False)
+class NodeProcess:
+    """One ``qmux serve`` node in a subprocess; its stderr (the log) kept in a file for a failing test."""
+
+    name: str
+    config: Path
+    log: Path
+    port: int
+    process: subprocess.Popen[str] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("a", encoding="utf-8") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "qmux", "serve", "--config", str(self.config), "--log-format", "json"],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        ready = threading.Event()
+
+        def read() -> None:
+            assert self.process is not None and self.process.stdout is not None
+            for line in self.process.stdout:
+                if line.startswith("qmux serving on "):
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(START_TIMEOUT):
+            self.kill()
+            raise AssertionError(f"node {self.name} did not start; its log:\n{self.log.read_text()[-4000:]}")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM (a graceful stop: it hands its backends over); its exit status."""
+        return self._end(signal.SIGTERM, timeout)
+
+    def kill(self) -> int:
+        """SIGKILL: a crash."""
+        return self._end(signal.SIGKILL, 30)
+
+    def wait(self, timeout: float) -> int | None:
+        """Its exit status once it exits by itself within `timeout`, else ``None``."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _end(self, signum: signal.Signals, timeout: float) -> int:
+        process = self.process
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.send_signal(signum)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait(timeout=30)
+        finally:
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def start_nodes(
+    folder: Path,
+    journal: str,
+    layout: dict[str, Sequence[str]],
+    *,
+    lease: float,
+    job_seconds: float,
+    grace: float = 5.0,
+) -> list[NodeProcess]:
+    """One started node per entry of `layout` (name -> the backends it prefers), in order."""
+    backends = sorted({backend for prefer in layout.values() for backend in prefer})
+    nodes = []
+    for name, prefer in layout.items():
+        port = free_port()
+        config = folder / f"{name}.toml"
+        config.write_text(
+            node_config(
+                name=name,
+                port=port,
+                journal=journal,
+                prefer=prefer,
+                backends=backends,
+                lease=lease,
+                job_seconds=job_seconds,
+                grace=grace,
+            ),
+            encoding="utf-8",
+        )
+        node = NodeProcess(name, config, folder / f"{name}.log", port)
+        node.start()
+        nodes.append(node)  # started in order: each has taken what it prefers before the next starts
+    return nodes
