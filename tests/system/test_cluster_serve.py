@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.lowlevel
 
 import qmux
 
@@ -62,6 +63,13 @@ def test_J4_a_node_killed_under_load_loses_no_acknowledged_job(nodes: list[NodeP
     acked: dict[str, tuple[int, str]] = {}
     acked_after_takeover: list[str] = []
     killed_at: list[float] = []
+    loaded, taken_over = trio.Event(), trio.Event()
+
+    def progress() -> None:
+        if len(acked) >= 150:
+            loaded.set()
+        if len(acked_after_takeover) >= 20:
+            taken_over.set()
 
     async def client(c: int, stop: trio.Event) -> None:
         backend = "abc"[c % 3]
@@ -83,9 +91,10 @@ def test_J4_a_node_killed_under_load_loses_no_acknowledged_job(nodes: list[NodeP
                             acked[job.job_id] = (n, backend)
                             if killed_at and backend == "a":
                                 acked_after_takeover.append(job.job_id)
+                            progress()
                 except (qmux.QmuxError, OSError):
                     await trio.sleep(0.05)  # this node is gone: the next one
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
 
     async def main() -> None:
         with trio.fail_after(90):
@@ -93,12 +102,10 @@ def test_J4_a_node_killed_under_load_loses_no_acknowledged_job(nodes: list[NodeP
             async with trio.open_nursery() as nursery:
                 for c in range(9):
                     nursery.start_soon(client, c, stop)
-                while len(acked) < 150:
-                    await trio.sleep(0.05)
+                await loaded.wait()
                 killed_at.append(time.monotonic())
                 assert nodes[OWNER["a"]].kill() < 0  # SIGKILL: a crash under load
-                while len(acked_after_takeover) < 20:  # another node took a over and accepts again
-                    await trio.sleep(0.05)
+                await taken_over.wait()  # another node took a over and accepts again
                 stop.set()
         outcomes: dict[str, str] = {}
         with trio.fail_after(60):
