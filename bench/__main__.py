@@ -39,6 +39,7 @@ ENTRY_POINTS = {
     "metrics": "metrics:run",
     "primitives": "primitives:run",
     "events": "events:run",
+    "cluster": "cluster:run",
 }
 BENCHMARKS = tuple(ENTRY_POINTS)
 RESULTS = Path(__file__).with_name("RESULTS.md")

@@ -71,18 +71,21 @@ crash of the process but not of the machine) would too, and J4 rules it out.
 
 
 def _qmux_round_trips(
-    clients: int, per_client: int, *, concurrency: int, session_mode: bool, journal: bool = False
+    clients: int, per_client: int, *, concurrency: int, session_mode: bool, journal: bool | str = False
 ) -> float:
-    """Seconds for ``clients * per_client`` round trips through qmux (with a SQLite journal if asked)."""
+    """Seconds for ``clients * per_client`` round trips through qmux; `journal`: ``True`` for a
+    fresh SQLite file, or a journal URL (``postgresql://...``)."""
 
     async def main() -> float:
         backend = LocalBackend("zero", qmux.BackendConfig(concurrency=concurrency), job_seconds=0.0)
+        if isinstance(journal, str):
+            return await measure(backend, journal)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "journal.db" if journal else None
             return await measure(backend, path)
 
-    async def measure(backend: LocalBackend, journal_path: Path | None) -> float:
-        async with qmux.open_service([backend], journal=journal_path) as service:
+    async def measure(backend: LocalBackend, journal_at: Path | str | None) -> float:
+        async with qmux.open_service([backend], journal=journal_at) as service:
             submit: Callable[[int], Awaitable[qmux.Job]]
             if session_mode:
                 session = qmux.Session(service=service, backend="zero")
