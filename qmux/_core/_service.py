@@ -401,7 +401,7 @@ class Service(BackendDirectory):
         self, since: dt.datetime | None = None, until: dt.datetime | None = None, *, owner: str | None = None
     ) -> dict[str, dict[str, float]]:
         """Per backend, the jobs that ran and their seconds on it, over a time window (SPEC U1)."""
-        window = ListingFilter.of(self._clock, since, until, None)
+        window = ListingFilter.of(self._clock, since, until, None, names=("since", "until"))
         now = trio.current_time()
         totals: dict[str, dict[str, float]] = {}
         for job in self._jobs:
@@ -568,7 +568,10 @@ class ListingFilter:
         before: dt.datetime | None,
         limit: int | None,
         start_after: tuple[dt.datetime, str] | None = None,
+        *,
+        names: tuple[str, str] = ("created_after", "created_before"),
     ) -> ListingFilter:
+        """The filter of a listing; `names` are what the caller calls `after` and `before` (in errors)."""
         if limit is not None:
             check_positive_int(limit, name="limit")
         if start_after is not None and not (
@@ -583,8 +586,8 @@ class ListingFilter:
             )
         return cls(
             clock,
-            _trio_bound(clock, after, "created_after", -math.inf),
-            _trio_bound(clock, before, "created_before", math.inf),
+            _trio_bound(clock, after, names[0], -math.inf),
+            _trio_bound(clock, before, names[1], math.inf),
             limit,
             start_after,
         )

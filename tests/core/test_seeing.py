@@ -234,6 +234,8 @@ async def test_U1_metrics_usage_and_service_usage(autojump_clock: Clock, service
         assert await session.usage() == pytest.approx(9), "a dedicated session uses the wall clock while active (S18)"
         later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         assert await service.usage(since=later) == {}
+        with pytest.raises(qmux.InvalidInputError, match=r"^until=.* must be an aware datetime"):
+            await service.usage(until=dt.datetime(2026, 1, 1))  # noqa: DTZ001 - naive on purpose: refused
         await first.result()
         await session.close()
 
