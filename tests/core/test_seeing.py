@@ -235,7 +235,7 @@ async def test_U1_metrics_usage_and_service_usage(autojump_clock: Clock, service
         later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         assert await service.usage(since=later) == {}
         with pytest.raises(qmux.InvalidInputError, match=r"^until=.* must be an aware datetime"):
-            await service.usage(until=dt.datetime(2026, 1, 1))  # noqa: DTZ001 - naive on purpose: refused
+            await service.usage(until=dt.datetime(2026, 1, 1))
         await first.result()
         await session.close()
 
