@@ -16,9 +16,10 @@ from __future__ import annotations
 from ._app import QmuxApp, create_app
 from ._auth import Tenant, token_digest
 from ._config import ServerConfig, ServerSettings, config_from_mapping, load_config
-from ._serve import serve
+from ._serve import LEASE_LOST, serve
 
 __all__ = [
+    "LEASE_LOST",
     "QmuxApp",
     "ServerConfig",
     "ServerSettings",

@@ -14,12 +14,12 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from attrs import define, field
 
-__all__ = ["TOKEN", "NodeProcess", "free_port", "node_config", "start_nodes"]
+__all__ = ["TOKEN", "NodeProcess", "Relay", "free_port", "node_config", "start_nodes"]
 
 TOKEN = "token-of-the-cluster-tests"
 START_TIMEOUT = 60.0
@@ -148,8 +148,10 @@ def start_nodes(
     lease: float,
     job_seconds: float,
     grace: float = 5.0,
+    journal_of: Mapping[str, str] | None = None,
 ) -> list[NodeProcess]:
-    """One started node per entry of `layout` (name -> the backends it prefers), in order."""
+    """One started node per entry of `layout` (name -> the backends it prefers), in order;
+    `journal_of` gives some nodes another URL to the same database (through a `Relay`)."""
     backends = sorted({backend for prefer in layout.values() for backend in prefer})
     nodes = []
     for name, prefer in layout.items():
@@ -159,7 +161,7 @@ def start_nodes(
             node_config(
                 name=name,
                 port=port,
-                journal=journal,
+                journal=(journal_of or {}).get(name, journal),
                 prefer=prefer,
                 backends=backends,
                 lease=lease,
@@ -172,3 +174,50 @@ def start_nodes(
         node.start()
         nodes.append(node)  # started in order: each has taken what it prefers before the next starts
     return nodes
+
+
+@define(eq=False)
+class Relay:
+    """A TCP relay on loopback between a node and the database, which a test can cut (a partition).
+
+    Once `cut`, nothing crosses any more and nothing is refused either: bytes are dropped and new
+    connections are accepted and left hanging, as when a network drops packets. Threads, not Trio:
+    it must go on relaying while a test's own event loop waits on something else.
+    """
+
+    target_port: int
+    port: int = field(init=False, default=0)
+    _cut: threading.Event = field(init=False, factory=threading.Event)
+    _listener: socket.socket = field(init=False, factory=socket.socket)
+
+    def start(self) -> None:
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen()
+        self.port = int(self._listener.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        self._cut.set()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self._cut.is_set():
+                continue  # accepted, then never answered
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if not self._cut.is_set():
+                    sink.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._listener.close()

@@ -13,13 +13,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import trio
 import trio.lowlevel
 
 import qmux
+from qmux.server import LEASE_LOST
 
-from ..support.cluster import TOKEN, NodeProcess, start_nodes
+from ..support.cluster import TOKEN, NodeProcess, Relay, start_nodes
 
 LEASE = 2.0
 LAYOUT = {"n1": ["a"], "n2": ["b"], "n3": ["c"]}
@@ -154,3 +156,44 @@ def test_J4_a_node_stopped_gracefully_hands_its_backend_over_at_once(nodes: list
                 await session.close()
 
     trio.run(main)
+
+
+def test_J4_a_node_cut_off_from_the_database_stops_before_its_lease_can_be_taken(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    port = int(postgres_url.rsplit(":", 1)[1].split("/", 1)[0])
+    relay = Relay(port)
+    relay.start()
+    through_relay = postgres_url.replace(f":{port}/", f":{relay.port}/")
+    nodes = start_nodes(
+        tmp_path, postgres_url, {"n1": ["a"], "n2": ["b"]}, lease=LEASE, job_seconds=0.02, journal_of={"n1": through_relay}
+    )
+    try:
+        relay.cut()  # n1 can no longer reach the database; nothing tells it so
+        cut = time.monotonic()
+        status = nodes[0].wait(timeout=LEASE + 5)
+        stopped = time.monotonic() - cut
+        assert status == LEASE_LOST, f"n1 ended with {status}"
+        assert stopped < LEASE, f"n1 served {stopped:.2f}s after the cut: its lease may have been taken"
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT node, expires_at > now() FROM qmux_backend_leases WHERE backend = 'a'"
+            ).fetchone()
+        assert row == ("n1", True), "n1 stopped while its lease still held: nobody could have taken a yet"
+
+        async def main() -> None:
+            with trio.fail_after(30):
+                async with qmux.connect(nodes[1].url, token=TOKEN) as service:
+                    while True:  # between nodes until the lease expires: refused, then n2 takes a over
+                        try:
+                            job = await service.backend("a").run("echo", "after the partition")
+                            break
+                        except qmux.ServiceClosedError:
+                            await trio.sleep(0.05)
+                    assert await job.result() == "after the partition"
+
+        trio.run(main)
+    finally:
+        for node in nodes:
+            node.kill()
+        relay.close()
