@@ -165,9 +165,8 @@ def test_J4_a_node_cut_off_from_the_database_stops_before_its_lease_can_be_taken
     relay = Relay(port)
     relay.start()
     through_relay = postgres_url.replace(f":{port}/", f":{relay.port}/")
-    nodes = start_nodes(
-        tmp_path, postgres_url, {"n1": ["a"], "n2": ["b"]}, lease=LEASE, job_seconds=0.02, journal_of={"n1": through_relay}
-    )
+    layout = {"n1": ["a"], "n2": ["b"]}
+    nodes = start_nodes(tmp_path, postgres_url, layout, lease=LEASE, job_seconds=0.02, journal_of={"n1": through_relay})
     try:
         relay.cut()  # n1 can no longer reach the database; nothing tells it so
         cut = time.monotonic()
