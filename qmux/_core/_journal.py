@@ -117,6 +117,8 @@ class Journal:
         self._idle.set()
         #: set by `seal`: nothing more is written, and whoever waits to be durable is told so
         self._sealed: StorageError | None = None
+        #: the batch being written, which `seal` abandons (a store that hangs must not hold a stop)
+        self._in_flight = trio.CancelScope()
         #: Trio time plus this is POSIX seconds: float arithmetic, several times per row
         self._epoch = clock.wall_epoch.timestamp() - clock.trio_epoch
 
@@ -180,11 +182,17 @@ class Journal:
         self._sessions, self._jobs, self._ticket = {}, {}, Ticket()
         error: StorageError | None = None
         try:
-            with trio.CancelScope(shield=True):  # a batch, once begun, is settled: its waiters must wake
+            # a batch, once begun, is settled (its waiters must wake), unless the journal is sealed
+            # meanwhile: then it is abandoned to its thread, its waiters told it is not durable
+            with trio.CancelScope(shield=True) as self._in_flight:
                 if self.store.blocking:
-                    await trio.to_thread.run_sync(self.store.write, sessions, jobs, limiter=self._limiter)
+                    await trio.to_thread.run_sync(
+                        self.store.write, sessions, jobs, limiter=self._limiter, abandon_on_cancel=True
+                    )
                 else:
                     self.store.write(sessions, jobs)
+            if self._in_flight.cancelled_caught and self._sealed is not None:
+                error = self._sealed
         except StorageError as exc:
             error = exc
             _log.error("journal.write_failed", error=str(exc), sessions=len(sessions), jobs=len(jobs))
@@ -204,6 +212,8 @@ class Journal:
 
     async def flush(self) -> None:
         """Write whatever is buffered now (used on shutdown, after the last state changes)."""
+        if self._sealed is not None:
+            return
         await self._idle.wait()
         if (self._sessions or self._jobs) and self._sealed is None:
             await self._write_batch()
@@ -215,4 +225,6 @@ class Journal:
         if self._sealed is not None:
             return
         self._sealed = StorageError("the journal is sealed: this service handed its work over to another process")
+        self._in_flight.shield = False
+        self._in_flight.cancel()
         self._buffered()

@@ -27,7 +27,7 @@ the other nodes take the backends over at once instead of after expiry.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Final, NoReturn, final
 
@@ -92,9 +92,18 @@ class Node:
     """This process as a node of the cluster: its leases, its view of the others, its fenced journal."""
 
     def __init__(
-        self, settings: ClusterSettings, url: str, backends: Sequence[Backend], *, retain_finished: int
+        self,
+        settings: ClusterSettings,
+        url: str,
+        backends: Sequence[Backend],
+        *,
+        retain_finished: int,
+        on_lost: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
+        #: called the moment a lease is lost, before the node's orderly stop (which a database
+        #: that hangs may hold up): ``qmux serve`` arms a deadline on the process with it
+        self.on_lost = on_lost
         self._backends = {backend.name: backend for backend in backends}
         unknown = sorted(set(settings.prefer) - set(self._backends))
         if unknown:
@@ -140,14 +149,16 @@ class Node:
         self._taking = False
 
     async def release_all(self) -> None:
-        """Give every lease up now (after the service handed over), so others take the backends at once."""
-        for name, lease in sorted(self._held.items()):
-            try:
-                await trio.to_thread.run_sync(self.leases.release, lease)
-                _log.info("cluster.backend_released", node=self.name, backend=name, epoch=lease.epoch)
-            except StorageError as exc:  # it expires by itself
-                _log.warning("cluster.release_failed", node=self.name, backend=name, error=str(exc))
-        self._held.clear()
+        """Give every lease up now (after the service handed over), so others take the backends at
+        once; bounded by a lease (a database that does not answer: they expire by themselves)."""
+        held, self._held = sorted(self._held.items()), {}
+        with trio.move_on_after(self.settings.lease):
+            for name, lease in held:
+                try:
+                    await trio.to_thread.run_sync(self.leases.release, lease, abandon_on_cancel=True)
+                    _log.info("cluster.backend_released", node=self.name, backend=name, epoch=lease.epoch)
+                except StorageError as exc:
+                    _log.warning("cluster.release_failed", node=self.name, backend=name, error=str(exc))
 
     def close(self) -> None:
         self.leases.close()
@@ -236,7 +247,10 @@ class Node:
 
     def _lost(self, service: Service, lease: Lease, why: str) -> NoReturn:
         service.hand_over(now=True)  # nothing more is written: another node may own it already
+        self._held.clear()  # nothing to release: the others expire or are taken over as they lapse
         _log.error("cluster.lease_lost", node=self.name, backend=lease.backend, epoch=lease.epoch, why=why)
+        if self.on_lost is not None:
+            self.on_lost()
         raise LeaseLostError(
             f"node {self.name!r} lost its lease on backend {lease.backend!r}: {why}. It stopped so that the "
             "backend's new owner alone serves it; start it again to rejoin the cluster"

@@ -20,6 +20,7 @@ import secrets
 import signal
 import ssl
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, cast
@@ -147,7 +148,22 @@ def _node(config: ServerConfig, backends: list[Backend] | None) -> Node | None:
 
         backends = list(default_backends())
     assert config.server.journal is not None  # checked with the config
-    return Node(config.cluster, config.server.journal, backends, retain_finished=config.service.retain_finished)
+    lease = config.cluster.lease
+
+    def deadline() -> None:
+        # crash-only: the journal is sealed already; if the orderly stop hangs on a database that
+        # does not answer, the process still ends within a lease, before a restart could matter
+        timer = threading.Timer(lease, os._exit, (LEASE_LOST,))
+        timer.daemon = True
+        timer.start()
+
+    return Node(
+        config.cluster,
+        config.server.journal,
+        backends,
+        retain_finished=config.service.retain_finished,
+        on_lost=deadline,
+    )
 
 
 def _stop_http(app: QmuxApp, http_stopped: trio.Event, grace: float) -> None:

@@ -82,12 +82,18 @@ class NodeProcess:
     log: Path
     port: int
     process: subprocess.Popen[str] | None = field(default=None, init=False)
+    _serving: threading.Event = field(factory=threading.Event, init=False)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self.launch()
+        self.ready()
+
+    def launch(self) -> None:
+        """Start the process; `ready` waits until it serves."""
         with self.log.open("a", encoding="utf-8") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "qmux", "serve", "--config", str(self.config), "--log-format", "json"],
@@ -95,16 +101,18 @@ class NodeProcess:
                 stderr=log,
                 text=True,
             )
-        ready = threading.Event()
+        self._serving = threading.Event()
 
         def read() -> None:
             assert self.process is not None and self.process.stdout is not None
             for line in self.process.stdout:
                 if line.startswith("qmux serving on "):
-                    ready.set()
+                    self._serving.set()
 
         threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(START_TIMEOUT):
+
+    def ready(self) -> None:
+        if not self._serving.wait(START_TIMEOUT):
             self.kill()
             raise AssertionError(f"node {self.name} did not start; its log:\n{self.log.read_text()[-4000:]}")
 
@@ -171,8 +179,10 @@ def start_nodes(
             encoding="utf-8",
         )
         node = NodeProcess(name, config, folder / f"{name}.log", port)
-        node.start()
-        nodes.append(node)  # started in order: each has taken what it prefers before the next starts
+        node.launch()  # all at once: each takes what it prefers before the others take what is left
+        nodes.append(node)
+    for node in nodes:
+        node.ready()
     return nodes
 
 
