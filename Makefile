@@ -18,14 +18,19 @@ demo: $(VENV)/.installed-dev
 	$(BIN)/python -m qmux demo
 
 ## make test: lint, type-check and run the whole test suite
-# The PostgreSQL journal tests start a server of their own from Debian's binaries: when they are
-# missing and we may (root, apt-get), install the `postgresql` package first; else those tests skip.
+# Some system tests drive programs of Debian's: the PostgreSQL journal tests start a server from its
+# binaries, the Jobs page's browser tests drive its Chromium. Each entry is `what-to-look-for=package`;
+# the packages whose file is missing are installed when we may (root, apt-get); else those tests skip.
+SYSTEM_PACKAGES := '/usr/lib/postgresql/*/bin/initdb=postgresql' '/usr/bin/chromium=chromium'
+
 test: $(VENV)/.installed-dev
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
-		&& [ "$$(id -u)" = 0 ]; then \
-		echo "installing Debian's postgresql package for the PostgreSQL journal tests"; \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >/dev/null 2>&1 \
-			|| echo "could not install postgresql: the PostgreSQL journal tests will be skipped"; \
+	@missing=; for need in $(SYSTEM_PACKAGES); do \
+		ls $${need%%=*} >/dev/null 2>&1 || missing="$$missing $${need#*=}"; \
+	done; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's$$missing for the tests that need them"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } >/dev/null 2>&1 \
+			|| echo "could not install$$missing: the tests that need them will be skipped"; \
 	fi
 	$(BIN)/ruff check qmux tests examples bench
 	$(BIN)/ruff format --check qmux tests examples bench

@@ -78,6 +78,8 @@ RequestObserver = Callable[[Answered], None]
 
 #: the status logged for a request whose client went away before its answer (nginx's word for it)
 CLIENT_GONE: Final = 499
+#: a 304 has no body, and its Content-Length would be the 200's (RFC 9110): it is sent without one
+_NOT_MODIFIED: Final = 304
 #: refused by a rate or the auth throttle: logged at debug level (a flood must not flood the log);
 #: `Admission` and `AuthThrottle` log who is refused, at most every few seconds
 _THROTTLED: Final = 429
@@ -327,13 +329,14 @@ async def _capture(call: Awaitable[Reply]) -> outcome.Outcome[Reply]:
 async def _send(
     send: Send, scope: Scope, door: FrontDoor, reply: Reply, tenant: str | None, trace_id: str | None
 ) -> None:
-    headers = [(b"cache-control", b"no-store")]
+    # an answer is not to be stored unless its reply says how (the Jobs page's files are validated)
+    headers = [] if "cache-control" in reply.headers else [(b"cache-control", b"no-store")]
     if trace_id is not None and door.dialect.trace_header is not None:
         headers.append((door.dialect.trace_header.encode("latin-1"), trace_id.encode("ascii")))
     headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()]
     if tenant is not None and door.answer_headers is not None:
         headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in door.answer_headers().items()]
-    if reply.stream is None:
+    if reply.stream is None and reply.status != _NOT_MODIFIED:
         headers.append((b"content-length", str(len(reply.body)).encode()))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     if reply.stream is None:

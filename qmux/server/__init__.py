@@ -8,7 +8,8 @@ Python API as ``qmux.open_service()``. Needs the ``server`` extra: ``pip install
 Routes, their bodies and answers are described at ``GET /openapi.json``; the JSON encoding of
 job inputs and results is documented in `qmux._wire`. For operators: ``GET /livez`` and
 ``GET /readyz`` (health, no token) and ``GET /metrics`` (Prometheus, when ``[server] metrics``
-turns it on), in ``_operators``, ``_health`` and ``_metrics``.
+turns it on), in ``_operators``, ``_health`` and ``_metrics``. For people: the Jobs page at ``GET /``
+(``_page``; its HTML, CSS and JavaScript in ``page/``), which reads this API with a tenant's token.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ limits, decode, handle, encode, log). What is the native API's own: its routes
 (``_routes``), its handlers (``_api``), a strict dialect (a body or query parameter a route does
 not take is refused: qmux's clients send none, so one is a mistake worth saying), and the
 ``Qmux-Pending-Jobs`` header on every authenticated answer. In front of it, the operators' door
-(``_operators``): health probes, and Prometheus metrics when ``[server] metrics`` turns them on.
+(``_operators``): health probes, and Prometheus metrics when ``[server] metrics`` turns them on; and
+in front of both, the Jobs page (``_page``): ``GET /`` and its files, public, the page reading the
+native API with the tenant's token.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ._health import Health
 from ._journal import WatchedJournal
 from ._metrics import Metrics
 from ._operators import Operators, operators_door
+from ._page import page_door
 from ._routes import ROUTES
 
 __all__ = ["NATIVE", "QmuxApp", "create_app", "native_door"]
@@ -81,7 +84,7 @@ def create_app(
         tenants=tenants,
         answer_headers=native.answer_headers,
     )
-    app = HttpApp.serving(native, view).mount(operators)
+    app = HttpApp.serving(native, view).mount(operators).mount(page_door())
     if metrics is not None:
         app.observe(metrics.answered)
     return app

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,14 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import qmux
 
+from ..support.serving import ServeProcess as Server
+from ..support.serving import serve_process
+
 TOKEN = "operators-token-1234"
 UNKNOWN = "0123456789abcdef0123"
-
-
-@attrs.frozen
-class Server:
-    url: str
-    process: subprocess.Popen[str]
 
 
 @attrs.frozen
@@ -48,8 +42,7 @@ class Ran:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("serve")
-    config = folder / "qmux.toml"
-    config.write_text(
+    config = (
         f'[server]\nport = 0\njournal = "{folder / "journal.db"}"\nmetrics = "public"\n\n'
         "[service]\nshutdown_grace = 1.0\n\n"
         f'[[tenants]]\nname = "lab"\ntoken = "{TOKEN}"\n\n'
@@ -57,28 +50,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "[backends.qpu]\nnum_qubits = 5\njob_seconds = 0.2\n\n"
         "[backends.sim]\nnum_qubits = 20\nsimulator = true\nconcurrency = 4\njob_seconds = 0.05\n"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qmux", "serve", "--config", str(config), "--log-format", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        started, _, _ = select.select([process.stdout], [], [], 60)
-        assert started, "qmux serve did not start within 60 s"
-        line = process.stdout.readline()
-        assert line.startswith("qmux serving on http://127.0.0.1:"), line
-        yield Server(line.split()[-1], process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    with serve_process(folder, config) as served:
+        yield served
 
 
 async def qmux_cli(server: Server, *argv: str, token: str | None = TOKEN, url: str | None = None) -> Ran:
