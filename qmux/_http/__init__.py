@@ -14,7 +14,11 @@ their routes, schemas and error dialect; everything else is here, once:
 - the documents (``_documents``) and operations (``_handlers``) both APIs serve alike;
 - `openapi_document` (``_openapi``): an API's description, generated from its route table;
 - `event_reply`, `Feed` (``_sse``): an event subscription as Server-Sent Events;
-- `page_of`, the cursor and the keys of a listing (``_listing``): listing in pages.
+- `page_of`, the cursor and the keys of a listing (``_listing``): listing in pages;
+- `Peers`, `Locate` (``_forwarding``): several nodes, one API: what a node knows of the others,
+  and where each route's answer is; `Relay` (``_relay``) answers there: relayed to the node
+  that holds what a request names, or fanned out to every node and merged (``_fanout``:
+  `Listing`, `ByName`, `Totals`; ``_merged_events``: `MergedEvents`).
 
 Needs the ``server`` extra (msgspec).
 """
@@ -39,19 +43,38 @@ from ._documents import (
     job_state,
     session_document,
 )
+from ._fanout import ByName, Listing, Totals
+from ._forwarding import (
+    FORWARDED_BY,
+    PARTIAL,
+    Clue,
+    FanOut,
+    Locate,
+    Merge,
+    Peers,
+    in_body,
+    in_path,
+    in_query,
+    locate,
+)
 from ._limits import MAX_JSON_DEPTH, HttpLimits, check_content_length, check_json_depth, read_body
 from ._listing import Key, Page, decode_cursor, encode_cursor, job_key, page_of, parse_instant, session_key
-from ._messages import HttpError, Message, Receive, Reply, Request, Scope, Send, header
+from ._merged_events import MergedEvents, resume_id, resume_point
+from ._messages import HttpError, Message, Producer, Receive, Reply, Request, Scope, Send, header
 from ._openapi import generic_errors, openapi_document
 from ._pipeline import Answered, FrontDoor, HttpApp, RequestObserver
+from ._relay import Relay
 from ._routing import RAW_JSON, RAW_TEXT, EventStream, Handler, Route, find_route
-from ._sse import KEEPALIVE_SECONDS, Feed, encode_event, event_reply
+from ._sse import EVENT_SEQ_HEADER, KEEPALIVE_SECONDS, Feed, encode_event, event_reply
 from ._tenants import TOKEN_SHA256, Tenant, TokenAuth, check_token, token_digest
 from ._view import ServiceView, Taken, WorkObserver
 
 __all__ = [
+    "EVENT_SEQ_HEADER",
+    "FORWARDED_BY",
     "KEEPALIVE_SECONDS",
     "MAX_JSON_DEPTH",
+    "PARTIAL",
     "RAW_JSON",
     "RAW_TEXT",
     "TOKEN_SHA256",
@@ -59,6 +82,8 @@ __all__ = [
     "Answered",
     "AuthThrottle",
     "BackendStatus",
+    "ByName",
+    "Clue",
     "Device",
     "DeviceStatus",
     "Dialect",
@@ -67,6 +92,7 @@ __all__ = [
     "ErrorDetail",
     "EventDocument",
     "EventStream",
+    "FanOut",
     "Feed",
     "FrontDoor",
     "Handler",
@@ -77,9 +103,16 @@ __all__ = [
     "JobProgram",
     "JobState",
     "Key",
+    "Listing",
+    "Locate",
+    "Merge",
+    "MergedEvents",
     "Message",
     "Page",
+    "Peers",
+    "Producer",
     "Receive",
+    "Relay",
     "Reply",
     "Request",
     "RequestObserver",
@@ -94,6 +127,7 @@ __all__ = [
     "Timestamp",
     "TokenAuth",
     "TokenBucket",
+    "Totals",
     "WorkObserver",
     "check_content_length",
     "check_json_depth",
@@ -108,12 +142,18 @@ __all__ = [
     "generic_errors",
     "handlers",
     "header",
+    "in_body",
+    "in_path",
+    "in_query",
     "job_key",
     "job_state",
+    "locate",
     "openapi_document",
     "page_of",
     "parse_instant",
     "read_body",
+    "resume_id",
+    "resume_point",
     "session_document",
     "session_key",
     "token_digest",

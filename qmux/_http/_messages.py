@@ -2,22 +2,25 @@
 
 A `Reply` is a whole response (status, bytes, headers): qmux's bodies are small and bounded, so
 they are sent whole, with one exception: a reply may carry a `stream` of chunks instead (Server-
-Sent Events), which the pipeline sends as they come and stops when the client goes away. An
+Sent Events), which the pipeline sends as they come and stops when the client goes away; a
+`Producer` is such a stream written by tasks of its own (several streams merged into one). An
 `HttpError` is a refusal with the status it answers with; which body carries it is the front
 door's dialect's choice (`qmux._http.Dialect`).
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, final
 
 import msgspec
+import outcome
 from attrs import field, frozen
 
 from .._core import QmuxError
 
-__all__ = ["HttpError", "Message", "Receive", "Reply", "Request", "Scope", "Send", "header"]
+__all__ = ["HttpError", "Message", "Producer", "Receive", "Reply", "Request", "Scope", "Send", "capture", "header"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -42,6 +45,23 @@ class HttpError(Exception):
         self.headers = dict(headers or {})
 
 
+class Producer(abc.ABC):
+    """A streaming body written by tasks of its own rather than read as an iterator: several
+    streams merged into one, each read by its own task as its chunks come.
+
+    The pipeline calls `produce` once, in a scope it cancels when the client goes away, and
+    `aclose` once, however the stream ended (also when `produce` was never called, for a HEAD).
+    """
+
+    @abc.abstractmethod
+    async def produce(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+        """Send the body's chunks with `send`, each one whole, until the body ends."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Let go of what the body holds (subscriptions, connections)."""
+
+
 @frozen
 class Reply:
     """A response: status, body, headers; or, with `stream`, a body sent chunk by chunk."""
@@ -51,22 +71,26 @@ class Reply:
     headers: Mapping[str, str] = field(factory=dict)
     #: the body's chunks, sent as they come (``body`` is then unused); the pipeline closes it when
     #: it ends, when the client disconnects, or when the request is a HEAD
-    stream: AsyncIterator[bytes] | None = field(default=None, repr=False)
+    stream: AsyncIterator[bytes] | Producer | None = field(default=None, repr=False)
     #: for a stream: ``(seconds, chunk)``, the chunk sent every so many seconds between the others,
     #: so that the client and proxies between see the connection alive (an SSE comment)
     keepalive: tuple[float, bytes] | None = None
+    #: the node that answered, for a reply relayed from another node of a cluster: its headers are
+    #: that node's, sent as they are (the pipeline adds none of its per-answer headers)
+    via: str | None = None
 
     @classmethod
     def streaming(
         cls,
         status: int,
-        chunks: AsyncIterator[bytes],
+        chunks: AsyncIterator[bytes] | Producer,
         *,
         headers: Mapping[str, str],
         keepalive: tuple[float, bytes] | None = None,
+        via: str | None = None,
     ) -> Reply:
         """A reply whose body is `chunks`; an async generator's ``finally`` runs when it is closed."""
-        return cls(status, b"", dict(headers), chunks, keepalive)
+        return cls(status, b"", dict(headers), chunks, keepalive, via)
 
     @classmethod
     def json(cls, status: int, payload: object, *, headers: Mapping[str, str] | None = None) -> Reply:
@@ -110,3 +134,12 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+async def capture(call: Awaitable[Reply]) -> outcome.Outcome[Reply]:
+    """`call`'s reply or exception, kept to be raised outside a nursery (where it is not wrapped in
+    an exception group). Not `outcome.acapture`: a `trio.Cancelled` must propagate, not be kept."""
+    try:
+        return outcome.Value(await call)
+    except Exception as exc:
+        return outcome.Error(exc)

@@ -12,7 +12,9 @@ door is an API: its routes, its authenticator, its dialect. For each request, in
    answer under load (`Route.bounded` false);
 4. read the body within its size (413) and time (408) limits, check its JSON's depth and decode
    body and query against the route's schemas (400, 415, 422);
-5. run the handler: a qmux error it raises answers with its class's status, a refusal
+5. run the handler (in a cluster, an app with `Peers`: on the node that holds what the request
+   names, or on every node, merged, as its route's `Locate` says; `qmux._http._relay`): a qmux
+   error it raises answers with its class's status, a refusal
    (`HttpError`) with its own, anything else is a bug: logged whole, answered 500 with a body
    that says only that it happened. A GET whose client goes away is cancelled at once (a long
    poll gives its slot back when its client leaves, not when its wait ends);
@@ -20,6 +22,7 @@ door is an API: its routes, its authenticator, its dialect. For each request, in
    Events) until they end or the client disconnects; log the request once, as an ``http.request``
    event (a 429 at debug level: who is being throttled is logged apart, at most every ten
    seconds), and tell the app's observers (`RequestObserver`: what metrics count) what it says.
+   A reply relayed from another node is sent with that node's headers as they are.
 
 A streaming reply is counted in flight only while its handler runs, not while it streams: a
 stream is long by nature and would hold a slot meant for short requests. What bounds streams is
@@ -38,6 +41,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final, final
 
+import httpx
 import outcome
 import structlog
 import trio
@@ -47,8 +51,10 @@ from .._core import AuthenticationError, InvalidInputError, QmuxError
 from ._admission import Admission, AuthThrottle, address_key
 from ._decoding import decode_body, decode_query
 from ._dialect import Dialect
+from ._forwarding import Peers
 from ._limits import check_content_length, read_body
-from ._messages import HttpError, Receive, Reply, Request, Scope, Send, header
+from ._messages import HttpError, Producer, Receive, Reply, Request, Scope, Send, capture, header
+from ._relay import Relay
 from ._routing import Route, find_route
 from ._view import ServiceView
 
@@ -119,6 +125,9 @@ class HttpApp:
     throttle: AuthThrottle = field()
     #: told of every answered request (`observe` adds one); shared with the apps `mount` makes
     observers: list[RequestObserver] = field(factory=list)
+    #: in a cluster: how requests reach the node that holds what they name (`serving` makes it
+    #: from `Peers`); none: one node, every request answered here
+    relay: Relay | None = None
 
     @throttle.default
     def _throttle(self) -> AuthThrottle:
@@ -126,9 +135,18 @@ class HttpApp:
         return AuthThrottle(limits.failed_auth_per_minute, limits.failed_auth_burst)
 
     @classmethod
-    def serving(cls, door: FrontDoor, view: ServiceView) -> HttpApp:
-        """An app with one front door, bounded by `view`'s limits."""
-        return cls((door,), view, Admission(view.limits))
+    def serving(
+        cls,
+        door: FrontDoor,
+        view: ServiceView,
+        *,
+        peers: Peers | None = None,
+        peer_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> HttpApp:
+        """An app with one front door, bounded by `view`'s limits; with `peers`, one node of a
+        cluster (`peer_transport`: how it reaches the others, default the network)."""
+        relay = None if peers is None else Relay.of(peers, view, transport=peer_transport)
+        return cls((door,), view, Admission(view.limits), relay=relay)
 
     def mount(self, door: FrontDoor) -> HttpApp:
         """This app with `door` in front: `door` answers the paths it owns, this app's doors the rest.
@@ -136,7 +154,7 @@ class HttpApp:
         The two share the view (tenancy, shutdown), the admission limits, the throttle and the
         observers: one server, one bound, one count.
         """
-        return HttpApp((door, *self.doors), self.view, self.admission, self.throttle, self.observers)
+        return HttpApp((door, *self.doors), self.view, self.admission, self.throttle, self.observers, self.relay)
 
     def observe(self, observer: RequestObserver) -> None:
         """Tell `observer` of every request this app (and any app mounted over it) answers."""
@@ -156,10 +174,15 @@ class HttpApp:
         """Refuse new sessions and jobs (503) and answer waiting long polls now; reads still work."""
         self.view.begin_shutdown()
 
+    async def aclose(self) -> None:
+        """Close the connections to the other nodes of a cluster (at the server's lifespan shutdown)."""
+        if self.relay is not None:
+            await self.relay.aclose()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self.aclose)
         elif kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
@@ -179,6 +202,12 @@ class HttpApp:
         operation = route.operation_id if route else None
         quiet = (route is not None and route.quiet and status < 300) or status == _THROTTLED
         log = _log.debug if quiet else _log.info
+        more: dict[str, str] = {}
+        if reply is not None and reply.via is not None:
+            more["forwarded_to"] = reply.via
+            trace_id = reply.headers.get(door.dialect.trace_header.lower()) if door.dialect.trace_header else None
+        if trace_id is not None:
+            more["trace_id"] = trace_id
         log(
             "http.request",
             api=door.dialect.name,
@@ -188,7 +217,7 @@ class HttpApp:
             status=status,
             tenant=tenant,
             duration_ms=round(seconds * 1000, 3),
-            **({"trace_id": trace_id} if trace_id is not None else {}),
+            **more,
         )
         if self.observers:
             answered = Answered(door.dialect.name, operation, status, tenant, seconds)
@@ -213,8 +242,13 @@ class HttpApp:
             route, params = find_route(door.routes, scope["method"], scope["path"], unknown=door.dialect.unknown_route)
             tenant = self._authenticate(door, route, scope, address)
             with self.admission.admit(tenant) if route.bounded else _UNBOUNDED:
-                request = await self._read(door.dialect, route, params, tenant, scope, receive)
-                reply = await _handle(door, route, request, receive)
+                request, raw = await self._read(door.dialect, route, params, tenant, scope, receive)
+                call: Awaitable[Reply]
+                if self.relay is not None and route.locate is not None:
+                    call = self.relay.answer(door.handlers, route, request, raw, scope)
+                else:
+                    call = route.handler(door.handlers, request)
+                reply = await _handle(route.method, call, receive)
         except HttpError as refusal:
             reply = door.dialect.refusal(refusal)
         except QmuxError as error:
@@ -247,13 +281,14 @@ class HttpApp:
 
     async def _read(
         self, dialect: Dialect, route: Route, params: dict[str, str], tenant: str | None, scope: Scope, receive: Receive
-    ) -> Request:
+    ) -> tuple[Request, bytes]:
+        """The request as the handler gets it, and its body as it came (sent on as it is, in a cluster)."""
         limits = self.view.limits
         check_content_length(header(scope, b"content-length"), limits.max_body_bytes)
         raw = await read_body(receive, limits.max_body_bytes, limits.body_timeout)
         body = decode_body(raw, header(scope, b"content-type"), route, dialect)
         query = decode_query(bytes(scope.get("query_string", b"")), route, dialect)
-        return Request(
+        request = Request(
             tenant=tenant or "",
             params=params,
             query=query,
@@ -261,6 +296,7 @@ class HttpApp:
             body_size=len(raw),
             raw_headers=scope["headers"],
         )
+        return request, raw
 
     async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse a WebSocket handshake with a 403: with the front door's error body where the server
@@ -284,16 +320,16 @@ class HttpApp:
         _log.info("http.request", api=door.dialect.name, method="GET", path=scope["path"], route=None, status=403)
 
 
-async def _handle(door: FrontDoor, route: Route, request: Request, receive: Receive) -> Reply | None:
-    """Run the handler. A GET changes nothing, so it is cancelled as soon as its client goes away
-    (``None``); anything else runs to its end, answered or not."""
-    if route.method != "GET":
-        return await route.handler(door.handlers, request)
+async def _handle(method: str, call: Awaitable[Reply], receive: Receive) -> Reply | None:
+    """Await the handler's `call` (or the relay's). A GET changes nothing, so it is cancelled as soon
+    as its client goes away (``None``); anything else runs to its end, answered or not."""
+    if method != "GET":
+        return await call
     result: outcome.Outcome[Reply] | None = None
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_when_gone, receive, nursery.cancel_scope)
-            result = await _capture(route.handler(door.handlers, request))
+            result = await capture(call)
             nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         # cancelled from outside (a server shutting down; in memory, the caller itself): raise the
@@ -317,24 +353,16 @@ async def _cancel_when_gone(receive: Receive, scope: trio.CancelScope) -> None:
         scope.cancel()
 
 
-async def _capture(call: Awaitable[Reply]) -> outcome.Outcome[Reply]:
-    """`call`'s reply or exception, kept to be raised outside the nursery (where it is not wrapped in
-    an exception group). Not `outcome.acapture`: a `trio.Cancelled` must propagate, not be kept."""
-    try:
-        return outcome.Value(await call)
-    except Exception as exc:
-        return outcome.Error(exc)
-
-
 async def _send(
     send: Send, scope: Scope, door: FrontDoor, reply: Reply, tenant: str | None, trace_id: str | None
 ) -> None:
     # an answer is not to be stored unless its reply says how (the Jobs page's files are validated)
     headers = [] if "cache-control" in reply.headers else [(b"cache-control", b"no-store")]
-    if trace_id is not None and door.dialect.trace_header is not None:
+    relayed = reply.via is not None  # another node's answer: its headers, as they are
+    if trace_id is not None and door.dialect.trace_header is not None and not relayed:
         headers.append((door.dialect.trace_header.encode("latin-1"), trace_id.encode("ascii")))
     headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()]
-    if tenant is not None and door.answer_headers is not None:
+    if tenant is not None and door.answer_headers is not None and not relayed:
         headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in door.answer_headers().items()]
     if reply.stream is None and reply.status != _NOT_MODIFIED:
         headers.append((b"content-length", str(len(reply.body)).encode()))
@@ -345,14 +373,15 @@ async def _send(
 
 
 async def _stream(
-    chunks: AsyncIterator[bytes],
+    chunks: AsyncIterator[bytes] | Producer,
     send: Send,
     receive: Receive,
     *,
     head: bool,
     keepalive: tuple[float, bytes] | None,
 ) -> None:
-    """Send `chunks` as they come until they end or the client disconnects; close them either way.
+    """Send `chunks` as they come (or as a `Producer` writes them) until they end or the client
+    disconnects; close them either way.
 
     The chunks are never read under a timeout (cancelling a read could lose what it had taken):
     keepalives come from a task of their own, and one lock keeps each chunk whole on the wire.
@@ -382,8 +411,11 @@ async def _stream(
                 nursery.start_soon(watch, nursery.cancel_scope)
                 if keepalive is not None:
                     nursery.start_soon(beat, *keepalive)
-                async for chunk in chunks:
-                    await body(chunk)
+                if isinstance(chunks, Producer):
+                    await chunks.produce(body)
+                else:
+                    async for chunk in chunks:
+                        await body(chunk)
                 nursery.cancel_scope.cancel()
     except Exception as exc:  # the response has begun: a bug can only end it early
         _log.error("http.stream_error", exc_info=exc)
@@ -395,12 +427,13 @@ async def _stream(
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Nothing to start or stop: the service's life is its owner's (``serve`` or a test)."""
+async def _lifespan(receive: Receive, send: Send, close: Callable[[], Awaitable[None]]) -> None:
+    """Nothing to start: the service's life is its owner's (``serve`` or a test); at shutdown, `close`."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await close()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -15,6 +15,7 @@ import msgspec
 from attrs import field, frozen
 
 from .._core import InvalidInputError, NotFoundError
+from ._forwarding import Locate
 from ._messages import HttpError, Reply, Request
 
 __all__ = ["RAW_JSON", "RAW_TEXT", "EventStream", "Handler", "Route", "find_route"]
@@ -60,6 +61,9 @@ class Route:
     #: counted against the server's in-flight limit; a cheap probe that must answer under load is not
     bounded: bool = True
     description: str = ""
+    #: in a cluster, which node answers: the one holding what the request names, or all of them,
+    #: merged (`qmux._http.Locate`); none: the node the request reached, as with one node
+    locate: Locate | None = None
     pattern: re.Pattern[str] = field(init=False, repr=False)
 
     @pattern.default

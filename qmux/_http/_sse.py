@@ -7,6 +7,11 @@ the last real event. The body begins with ``retry:`` (the reconnection delay a b
 use), and a comment goes out every `KEEPALIVE_SECONDS` (sent by the pipeline beside the events,
 never by timing out a read of the subscription, which could lose the event it had taken).
 
+A stream of all the tenant's events (no session or job named) says where it begins in the
+service's sequence: its ``Qmux-Event-Seq`` header is a seq reserved when it subscribed, before
+every event it carries and after every event before it; resuming after it misses nothing of what
+came since. (A cluster's merged stream starts each node's place from it, `qmux._http._merged_events`.)
+
 The stream ends when the subscription does (a session closed with its jobs ended, a job ended, the
 server shutting down); whatever way it ends, client gone included, its subscription is closed, so
 the tenant's subscriber slot is free at once.
@@ -24,13 +29,15 @@ from .._core import Event, Subscription
 from ._documents import EventDocument
 from ._messages import Reply
 
-__all__ = ["KEEPALIVE_SECONDS", "Feed", "encode_event", "event_reply"]
+__all__ = ["EVENT_SEQ_HEADER", "KEEPALIVE_SECONDS", "Feed", "encode_event", "event_reply"]
 
 #: a comment goes out this often on an open stream, so that the client and proxies see it alive
 KEEPALIVE_SECONDS: Final = 15.0
 #: how long a browser's EventSource waits before it reconnects, in milliseconds
 RETRY_MILLISECONDS: Final = 1000
 _HEADERS: Final = {"content-type": "text/event-stream; charset=utf-8", "x-accel-buffering": "no"}
+#: answer header of a stream of all events: the seq it begins after
+EVENT_SEQ_HEADER: Final = "qmux-event-seq"
 _KEEPALIVE: Final = b": keepalive\n\n"
 
 
@@ -45,6 +52,8 @@ class Feed:
 
     subscription: Subscription
     current: Event | None = None
+    #: for a stream of all events: the seq reserved when it subscribed (`EVENT_SEQ_HEADER`)
+    start: int | None = None
 
     def stale(self, event: Event) -> bool:
         current = self.current
@@ -67,7 +76,8 @@ def encode_event(event: Event) -> bytes:
 
 def event_reply(feed: Feed, *, on_close: Callable[[], None] = lambda: None) -> Reply:
     """The 200 that streams `feed`; `on_close` runs once it has ended, however it ended."""
-    return Reply.streaming(200, _Chunks(feed, on_close), headers=_HEADERS, keepalive=(KEEPALIVE_SECONDS, _KEEPALIVE))
+    headers = _HEADERS if feed.start is None else {**_HEADERS, EVENT_SEQ_HEADER: str(feed.start)}
+    return Reply.streaming(200, _Chunks(feed, on_close), headers=headers, keepalive=(KEEPALIVE_SECONDS, _KEEPALIVE))
 
 
 @final

@@ -15,6 +15,8 @@ share (open a session, place and submit a job) are written once:
 - Listings, usage and event streams are the tenant's: the view passes ``owner=tenant`` to the
   core, which counts each stream's subscription against the tenant's bound
   (``ServiceSettings.max_subscribers_per_owner``).
+- In a cluster, it says what this node's service holds (`holds_session`, `holds_job`,
+  `holds_backend`, whoever's they are): what it does not hold, another node may (`qmux._http.Peers`).
 
 It re-implements no session rule: each step is a call to the same public core API an in-process
 user calls, and every rule and error comes from the core.
@@ -39,6 +41,7 @@ from .._core import (
     JobError,
     JobNotFoundError,
     JobStatus,
+    NotFoundError,
     Service,
     ServiceClosedError,
     Session,
@@ -127,6 +130,26 @@ class ServiceView:
         if self.service.job_owner(job_id) != tenant:
             raise JobNotFoundError(f"no job with id {job_id!r}")
         return await self.service.job(job_id)
+
+    # -- what this node holds (in a cluster, other nodes hold the rest) ---------------------
+
+    def holds_session(self, session_id: str) -> bool:
+        """Whether the service holds session `session_id`, whoever's it is (one dict lookup)."""
+        return self.service.session_owner(session_id) is not None
+
+    def holds_job(self, job_id: str) -> bool:
+        """Whether the service holds job `job_id`, whoever's it is (one dict lookup)."""
+        return self.service.job_owner(job_id) is not None
+
+    def holds_backend(self, name: str) -> bool:
+        """Whether the service runs backend `name` (a malformed name counts as held: here is where it is refused)."""
+        try:
+            self.service.backend(name)
+        except NotFoundError:
+            return False
+        except InvalidInputError:
+            return True
+        return True
 
     # -- new work ----------------------------------------------------------------------------
 
@@ -297,7 +320,11 @@ class ServiceView:
     async def _follow_all(self, tenant: str, backend: str | None, after: int | None) -> Feed:
         if backend is not None:
             self.service.backend(backend)  # the 404 of an unknown backend
-        subscription = self.service.events_hub.subscribe(backend=backend, owner=tenant, after=after)
+        hub = self.service.events_hub
+        subscription = hub.subscribe(backend=backend, owner=tenant, after=after)
+        # where the stream begins: a seq of its own, made (never published) with nothing between
+        # the subscription and it, so every event it carries comes after, every other before
+        start = hub.make("lagged").seq
         try:
             for state in _STARTED:  # the sessions whose clocks warn: a call wakes a parked actor to arm them
                 async for session in self.sessions(tenant, backend=backend, state=state):
@@ -305,7 +332,7 @@ class ServiceView:
         except BaseException:
             subscription.close()
             raise
-        return Feed(subscription)
+        return Feed(subscription, start=start)
 
     async def _follow_session(self, tenant: str, session_id: str, after: int | None, with_state: bool) -> Feed:
         session = await self.session(tenant, session_id)

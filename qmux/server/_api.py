@@ -254,6 +254,7 @@ async def job_document(job: Job) -> JobDocument:
         program=JobProgram(id=job.program_id),
         state=JobState(status=status, reason=str(error) if error is not None else None),
         tags=await job.tags(),
+        created=(await job.metrics())["timestamps"]["created"],
     )
 
 

@@ -7,7 +7,9 @@ not take is refused: qmux's clients send none, so one is a mistake worth saying)
 ``Qmux-Pending-Jobs`` header on every authenticated answer. In front of it, the operators' door
 (``_operators``): health probes, and Prometheus metrics when ``[server] metrics`` turns them on; and
 in front of both, the Jobs page (``_page``): ``GET /`` and its files, public, the page reading the
-native API with the tenant's token.
+native API with the tenant's token. With `Peers` (one node of a cluster), the native API's requests
+are answered by the node that holds what they name, or by every node, merged, as each route's
+``locate`` says; the operators' and the page's are this node's own.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+import httpx
+
 from .._core import Service
-from .._http import Dialect, FrontDoor, HttpApp, ServiceView, Tenant, TokenAuth
+from .._http import Dialect, FrontDoor, HttpApp, Peers, ServiceView, Tenant, TokenAuth
 from ._api import Api
 from ._config import ServerSettings
 from ._health import Health
@@ -59,11 +63,18 @@ def create_app(
     settings: ServerSettings | None = None,
     *,
     journal: WatchedJournal | None = None,
+    peers: Peers | None = None,
+    peer_transport: httpx.AsyncBaseTransport | None = None,
 ) -> HttpApp:
     """The HTTP API over `service`, for `tenants`. Serve it with hypercorn, or test it in memory.
 
     `journal`: the store `service` writes to, watched, so that ``/readyz`` checks it and the
     metrics follow the work it recovered (`qmux.server.serve` passes it); none: no journal check.
+    `peers`: this node's view of its cluster; a request for what another node holds is answered
+    by that node, and listings, usage and events are every node's (none: one node, as always).
+    `peer_transport`: how this node reaches the others (default: the network; tests: in memory).
+    Close the app (`HttpApp.aclose`, or the ASGI lifespan's shutdown) to close its connections
+    to the others.
     """
     settings = settings or ServerSettings()
     tenants = tuple(tenants)
@@ -84,7 +95,7 @@ def create_app(
         tenants=tenants,
         answer_headers=native.answer_headers,
     )
-    app = HttpApp.serving(native, view).mount(operators).mount(page_door())
+    app = HttpApp.serving(native, view, peers=peers, peer_transport=peer_transport).mount(operators).mount(page_door())
     if metrics is not None:
         app.observe(metrics.answered)
     return app

@@ -11,13 +11,21 @@ from .._http import (
     KEEPALIVE_SECONDS,
     RAW_JSON,
     BackendStatus,
+    ByName,
     EventDocument,
     EventStream,
+    Listing,
+    MergedEvents,
     Reply,
     Request,
     Route,
     SessionDocument,
+    Totals,
     handlers,
+    in_body,
+    in_path,
+    in_query,
+    locate,
     openapi_document,
 )
 from .._version import __version__
@@ -47,6 +55,10 @@ from ._schemas import (
 __all__ = ["ROUTES", "openapi_bytes"]
 
 _ID_ROUTE_ERRORS = (404,)
+#: in a cluster, answered by the node that holds the session, the job, the backend the path names
+_SESSION = locate(in_path("session_id"))
+_JOB = locate(in_path("job_id"))
+_BACKEND = locate(in_path("backend"))
 _DESCRIPTION: Final = (
     "A session multiplexer for scarce backends, modelled on IBM Quantum's Runtime API. Every request "
     "but this document's and the health probes' carries `Authorization: Bearer <token>`; a tenant sees only "
@@ -67,6 +79,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "List the backends, their configuration and queue depth",
         Api.list_backends,
         ok={200: BackendList},
+        locate=locate(merge=ByName("devices")),
     ),
     Route(
         "GET",
@@ -76,6 +89,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         handlers.backend_status,
         ok={200: BackendStatus},
         errors=(404,),
+        locate=_BACKEND,
     ),
     Route(
         "GET",
@@ -85,6 +99,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         Api.backend_queue,
         ok={200: QueueInfo},
         errors=(404,),
+        locate=_BACKEND,
     ),
     Route(
         "GET",
@@ -96,6 +111,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         query=SessionsQuery,
         description="Closed sessions stay listed until retention drops them. `next` is the cursor of the next "
         "page (null after the last): pass it as `cursor` with the same filters.",
+        locate=locate(in_query("backend"), merge=Listing("sessions", created=("timestamps", 0, "timestamp"))),
     ),
     Route(
         "POST",
@@ -113,6 +129,7 @@ ROUTES: Final[tuple[Route, ...]] = (
             "another tenant's ids. Repeating the request with the same seed answers 200 with the session "
             "as it is now, so a retried create is harmless. Past the tenant's open sessions: 429."
         ),
+        locate=locate(in_body("backend")),
     ),
     Route(
         "GET",
@@ -122,6 +139,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         handlers.get_session,
         ok={200: SessionDocument},
         errors=_ID_ROUTE_ERRORS,
+        locate=_SESSION,
     ),
     Route(
         "PATCH",
@@ -132,6 +150,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         ok={204: None},
         errors=_ID_ROUTE_ERRORS,
         body=UpdateSession,
+        locate=_SESSION,
     ),
     Route(
         "DELETE",
@@ -141,6 +160,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         handlers.cancel_session,
         ok={204: None},
         errors=_ID_ROUTE_ERRORS,
+        locate=_SESSION,
     ),
     Route(
         "POST",
@@ -153,6 +173,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         body=SubmitJob,
         description="`params` and `options` are in qmux's wire encoding: JSON, with typed objects for circuits, "
         "arrays and primitive results (see `qmux._wire`).",
+        locate=locate(in_body("session_id"), in_body("backend")),
     ),
     Route(
         "GET",
@@ -164,6 +185,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         query=JobsQuery,
         description="`tags` may repeat: a job is listed if it has all of them. `next` is the cursor of the next "
         "page (null after the last): pass it as `cursor` with the same filters.",
+        locate=locate(in_query("session_id"), in_query("backend"), merge=Listing("jobs", created=("created",))),
     ),
     Route(
         "GET",
@@ -174,6 +196,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         ok={200: JobDocument},
         errors=_ID_ROUTE_ERRORS,
         query=JobQuery,
+        locate=_JOB,
     ),
     Route(
         "GET",
@@ -183,6 +206,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         Api.job_metrics,
         ok={200: JobMetrics},
         errors=_ID_ROUTE_ERRORS,
+        locate=_JOB,
     ),
     Route(
         "GET",
@@ -192,6 +216,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         Api.job_queue,
         ok={200: QueuePosition},
         errors=_ID_ROUTE_ERRORS,
+        locate=_JOB,
     ),
     Route(
         "PUT",
@@ -202,6 +227,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         ok={204: None},
         errors=_ID_ROUTE_ERRORS,
         body=Tags,
+        locate=_JOB,
     ),
     Route(
         "GET",
@@ -214,6 +240,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         query=ResultsQuery,
         description="200: the result in the wire encoding. 202: not finished within `wait`; the body is the job. "
         "409: the job failed or was cancelled; the error names the job and the reason.",
+        locate=_JOB,
     ),
     Route(
         "POST",
@@ -223,6 +250,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         Api.cancel_job,
         ok={204: None},
         errors=_ID_ROUTE_ERRORS,
+        locate=_JOB,
     ),
     Route(
         "GET",
@@ -239,6 +267,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "one seen as the `Last-Event-ID` header to resume after it (a `lagged` event says how many are gone). "
         f"A comment line goes out every {KEEPALIVE_SECONDS:g} s. Each stream holds one of the tenant's event "
         "subscriptions (`max_subscribers_per_owner`; more answer 429).",
+        locate=locate(in_query("session_id"), in_query("job_id"), in_query("backend"), merge=MergedEvents()),
     ),
     Route(
         "GET",
@@ -248,6 +277,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         Api.usage,
         ok={200: UsageDocument},
         query=UsageQuery,
+        locate=locate(merge=Totals("backends")),
     ),
     Route(
         "GET",

@@ -257,6 +257,8 @@ class JobDocument(_Response):
     state: _http.JobState
     #: its labels (SPEC T1)
     tags: list[str] = msgspec.field(default_factory=list)
+    #: when it was created (IBM's ``created``); listings are newest first by it, then by id
+    created: IsoTime = None
 
 
 class SessionList(_Response):
