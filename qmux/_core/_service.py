@@ -103,6 +103,28 @@ class Service(BackendDirectory):
         )
         return scheduler
 
+    def know(self, backend: Backend) -> None:
+        """List `backend` without serving it: another process of its cluster does (or will).
+
+        Every node of a cluster describes every backend, so that a client that asks any node
+        finds it (`backends()`, `backend(name)`), even while it moves between nodes; work for it
+        is refused here with `BackendUnavailableError` (a node's front door forwards it to the
+        owner first). `adopt` serves it.
+        """
+        if backend.name not in self._handles:
+            self._handles[backend.name] = BackendHandle(backend.name, backend.config, self, pending_jobs=_none_pending)
+
+    def serves(self, backend: str) -> bool:
+        """Whether this service runs `backend` (not merely knows it)."""
+        return backend in self._schedulers
+
+    def _not_served(self, backend: str) -> Exception:
+        """The error for work on a backend this service does not run: unknown, or known only."""
+        self.backend(backend)  # raises the error that lists the known names
+        return BackendUnavailableError(
+            f"backend {backend!r} is not served by this process: another node of its cluster serves it"
+        )
+
     def adopt(self, backend: Backend, sessions: list[SessionSnapshot], jobs: list[JobSnapshot]) -> None:
         """Serve one more backend from now on, taking over its sessions and jobs as the journal holds them.
 
@@ -171,8 +193,7 @@ class Service(BackendDirectory):
             raise ServiceClosedError("the service is shutting down and opens no sessions")
         scheduler = self._schedulers.get(check_id(backend, name="backend"))
         if scheduler is None:
-            self.backend(backend)  # raises the error that lists the known names
-            raise AssertionError("unreachable")
+            raise self._not_served(backend)
         config = scheduler.config
         terms = check_session_request(
             backend, config, max_time=max_time, mode=mode, failure_policy=failure_policy, max_jobs=max_jobs
@@ -276,8 +297,7 @@ class Service(BackendDirectory):
             raise ServiceClosedError("the service is shutting down and accepts no jobs")
         scheduler = self._schedulers.get(check_id(backend, name="backend"))
         if scheduler is None:
-            self.backend(backend)
-            raise AssertionError("unreachable")
+            raise self._not_served(backend)
         if not scheduler.config.operational:
             raise BackendUnavailableError(f"backend {backend!r} is not operational; it accepts no jobs")
         job = JobRecord(
@@ -417,8 +437,10 @@ class Service(BackendDirectory):
 
     async def queue_info(self, backend: str) -> dict[str, int]:
         """``{"priority": n, "normal": m}`` (SPEC Q1): jobs of active sessions and batches, jobs in the line."""
-        self.backend(backend)
-        return self._schedulers[backend].queue_info()
+        scheduler = self._schedulers.get(check_id(backend, name="backend"))
+        if scheduler is None:
+            raise self._not_served(backend)
+        return scheduler.queue_info()
 
     def _count_unfinished(self, job: JobRecord) -> None:
         """Count `job` as its owner's until it ends; it tells the journal of each change too."""
@@ -618,6 +640,10 @@ def _job_status(value: str | JobStatus) -> JobStatus:
     except ValueError:
         allowed = ", ".join(status.value for status in JobStatus)
         raise InvalidInputError(f"status={value!r} is not a job status; use one of {allowed}") from None
+
+
+def _none_pending() -> int:
+    return 0
 
 
 def _is_finished(job: JobRecord) -> bool:

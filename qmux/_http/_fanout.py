@@ -28,6 +28,7 @@ import outcome
 import trio
 from attrs import frozen
 
+from .._core import QmuxError
 from ._forwarding import FanOut
 from ._listing import Key, encode_cursor
 from ._messages import Reply, capture
@@ -132,7 +133,11 @@ class ByName:
         merged: list[dict[str, Any]] = []
         for name, by_node in sources.items():
             if len(by_node) > 1:
-                chosen = by_node.get(await fan.peers.owner_of_backend(name))
+                try:
+                    owner = await fan.peers.owner_of_backend(name)
+                except QmuxError:  # between owners: any node's description will do
+                    owner = None
+                chosen = by_node.get(owner)
                 merged.append(chosen if chosen is not None else next(iter(by_node.values())))
             else:
                 merged.append(next(iter(by_node.values())))

@@ -149,7 +149,7 @@ class ServiceView:
             return False
         except InvalidInputError:
             return True
-        return True
+        return self.service.serves(name)
 
     # -- new work ----------------------------------------------------------------------------
 

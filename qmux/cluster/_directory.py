@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final, TypeVar, final
 
 import trio
@@ -37,7 +37,7 @@ SELECT node, url, expires_at > now() FROM qmux_backend_leases WHERE backend = %s
 _SESSION_BACKEND = "SELECT backend FROM qmux_sessions WHERE id = %s"
 _JOB_BACKEND = "SELECT backend FROM qmux_jobs WHERE id = %s"
 _LIVE_NODES = """
-SELECT DISTINCT url FROM qmux_backend_leases WHERE expires_at > now() AND node <> %s AND url <> ''
+SELECT DISTINCT node, url FROM qmux_backend_leases WHERE expires_at > now() AND node <> %s AND url <> ''
 """
 
 
@@ -47,6 +47,8 @@ class Directory:
 
     def __init__(self, url: str, node: str, *, lease: float) -> None:
         self._node = node
+        self._lease = lease
+        self._others: tuple[dict[str, str], float] | None = None
         self._db = Database(url)
         self._owner_ttl = lease / 10
         #: backend -> (node, url or None when nobody holds it, monotonic time of the answer)
@@ -57,6 +59,10 @@ class Directory:
     @property
     def node(self) -> str:
         return self._node
+
+    @property
+    def lease(self) -> float:
+        return self._lease
 
     async def owner_of_backend(self, backend: str) -> str | None:
         """The base URL of the other node that owns `backend`; ``None`` if this node does, or if no
@@ -85,10 +91,14 @@ class Directory:
         backend = await self._backend(_JOB_BACKEND, job_id)
         return None if backend is None else await self.owner_of_backend(backend)
 
-    async def others(self) -> list[str]:
-        """The base URLs of the other nodes that hold a lease now."""
-        rows = await self._run(lambda conn: conn.execute(_LIVE_NODES, (self._node,)).fetchall())
-        return sorted(url for (url,) in rows)
+    async def others(self) -> Mapping[str, str]:
+        """The other nodes that hold a lease now: name -> base URL (cached for a tenth of the lease:
+        every fan-out asks)."""
+        cached = self._others
+        if cached is None or time.monotonic() - cached[1] > self._owner_ttl:
+            rows = await self._run(lambda conn: conn.execute(_LIVE_NODES, (self._node,)).fetchall())
+            cached = self._others = ({node: url for node, url in rows}, time.monotonic())
+        return cached[0]
 
     def forget_owner(self, backend: str) -> None:
         """Ask the database again next time (a forward to the cached owner failed)."""

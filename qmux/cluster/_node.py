@@ -135,6 +135,8 @@ class Node:
         renew, take over. Raises `LeaseLostError` (after sealing `service`'s journal) when a lease
         is lost. Backends with a lifecycle are entered when taken, left when this returns."""
         async with AsyncExitStack() as entered:
+            for backend in self._backends.values():
+                service.know(backend)  # described by every node; served by its owner
             await self._take_free(service, entered)
             _log.info("cluster.node_started", node=self.name, backends=self.held())
             task_status.started()

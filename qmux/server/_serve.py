@@ -106,7 +106,9 @@ async def _serve(
     else:
         running = open_service(backends, settings=config.service, journal=journal)
     async with running as service:
-        app = create_app(service, config.tenants, settings, journal=journal)
+        app = create_app(
+            service, config.tenants, settings, journal=journal, peers=node.directory if node is not None else None
+        )
         asgi: object = app
         if ibm_compat:
             from ..ibm import mount_ibm

@@ -107,3 +107,21 @@ async def test_J4_adopting_a_backend_does_not_disturb_the_others(autojump_clock:
             second.adopt(qpu("a"), [], [])
         with pytest.raises(qmux.InvalidInputError, match="another backend's"):
             second.adopt(qpu("c"), *_rows_of(store, "a"))
+
+
+async def test_a_backend_another_node_serves_is_listed_and_refused_until_adopted(autojump_clock: Clock) -> None:
+    async with qmux.open_service([qpu("b")]) as service:
+        service.know(qpu("a"))
+        assert sorted(handle.name for handle in service.backends()) == ["a", "b"]
+        assert not service.serves("a") and service.serves("b")
+        with pytest.raises(qmux.BackendUnavailableError, match="another node of its cluster serves it"):
+            await service.backend("a").run("script", job(1))
+        with pytest.raises(qmux.BackendUnavailableError, match="another node"):
+            qmux.Session(service=service, backend="a")
+        with pytest.raises(qmux.BackendUnavailableError, match="another node"):
+            await service.queue_info("a")
+        with pytest.raises(qmux.BackendNotFoundError, match="known backends: a, b"):
+            await service.backend("c").run("script", job(1))
+        service.adopt(qpu("a"), [], [])
+        assert service.serves("a")
+        assert await (await service.backend("a").run("script", job(1, value="served"))).result() == "served"
