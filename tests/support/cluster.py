@@ -199,6 +199,8 @@ class Relay:
     port: int = field(init=False, default=0)
     _cut: threading.Event = field(init=False, factory=threading.Event)
     _listener: socket.socket = field(init=False, factory=socket.socket)
+    #: every connection's two ends, closed with the relay
+    _sockets: list[socket.socket] = field(init=False, factory=list)
 
     def start(self) -> None:
         self._listener.bind(("127.0.0.1", 0))
@@ -215,9 +217,11 @@ class Relay:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            self._sockets.append(client)
             if self._cut.is_set():
                 continue  # accepted, then never answered
             server = socket.create_connection(("127.0.0.1", self.target_port))
+            self._sockets.append(server)
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
 
@@ -231,3 +235,5 @@ class Relay:
 
     def close(self) -> None:
         self._listener.close()
+        for end in self._sockets:
+            end.close()
