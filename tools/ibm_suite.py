@@ -150,9 +150,6 @@ LEFT_OUT: Final[dict[str, str]] = {
     "test_noise_learner.py::TestIntegrationNoiseLearner::test_with_no_layers": _NOISE_LEARNER,
     "test_noise_learner.py::TestIntegrationNoiseLearner::test_with_non_default_options": _NOISE_LEARNER,
     "test_noise_learner_v3.py::TestNoiseLearnerV3::test_noise_learner_v3": _NOISE_LEARNER,
-    "test_proxies.py::TestProxies::test_no_proxy_raises_exception": (
-        "its proxies are for https only and the local server is http: the client never uses them"
-    ),
     "test_proxies.py::TestProxies::test_proxies_cloud_runtime_client": (
         "its proxies are for https only and the local server is http: the client never uses them"
     ),
