@@ -123,6 +123,11 @@ _IAM_HOST = (
     "the client sends this call to IBM Cloud IAM at iam.<host of QISKIT_IBM_URL> (it ignores IAM_URL here), "
     "which no local server can be"
 )
+_NOISE_LEARNER = (
+    "program 'noise-learner' is IBM's learning service, run on IBM's side (its NoiseLearner and server-side "
+    "NoiseLearnerV3); it is not simulated. The client-side NoiseLearnerV3 (test_executor_noise_learner.py), "
+    "which learns through program 'executor', runs and passes"
+)
 LEFT_OUT: Final[dict[str, str]] = {
     "test_account.py::TestQuantumPlatform::test_account_preferences_tags": _IAM_HOST,
     "test_account.py::TestQuantumPlatform::test_passing_name_as_instance": _IAM_HOST
@@ -140,21 +145,11 @@ LEFT_OUT: Final[dict[str, str]] = {
         "asserts that two service.backend() calls return the same object; the 0.51 client builds a new "
         "IBMBackend on every call, whatever the server answers"
     ),
-    "test_noise_learner.py::TestIntegrationNoiseLearner::test_learner_plus_estimator": (
-        "program 'noise-learner' (IBM's layer noise learning on the device) is not simulated"
-    ),
-    "test_noise_learner.py::TestIntegrationNoiseLearner::test_with_default_options": (
-        "program 'noise-learner' (IBM's layer noise learning on the device) is not simulated"
-    ),
-    "test_noise_learner.py::TestIntegrationNoiseLearner::test_with_no_layers": (
-        "program 'noise-learner' (IBM's layer noise learning on the device) is not simulated"
-    ),
-    "test_noise_learner.py::TestIntegrationNoiseLearner::test_with_non_default_options": (
-        "program 'noise-learner' (IBM's layer noise learning on the device) is not simulated"
-    ),
-    "test_proxies.py::TestProxies::test_no_proxy_raises_exception": (
-        "its proxies are for https only and the local server is http: the client never uses them"
-    ),
+    "test_noise_learner.py::TestIntegrationNoiseLearner::test_learner_plus_estimator": _NOISE_LEARNER,
+    "test_noise_learner.py::TestIntegrationNoiseLearner::test_with_default_options": _NOISE_LEARNER,
+    "test_noise_learner.py::TestIntegrationNoiseLearner::test_with_no_layers": _NOISE_LEARNER,
+    "test_noise_learner.py::TestIntegrationNoiseLearner::test_with_non_default_options": _NOISE_LEARNER,
+    "test_noise_learner_v3.py::TestNoiseLearnerV3::test_noise_learner_v3": _NOISE_LEARNER,
     "test_proxies.py::TestProxies::test_proxies_cloud_runtime_client": (
         "its proxies are for https only and the local server is http: the client never uses them"
     ),

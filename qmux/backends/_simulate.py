@@ -105,16 +105,16 @@ def prepare(program_id: str, inputs: object, device: Device) -> Simulation:
         estimator_inputs = read_estimator_inputs(inputs, default_precision=DEFAULT_PRECISION)
         seed = _seed(estimator_inputs.seed, device)
         cost = 0.0
-        epubs: list[EstimatorPub] = []
+        epubs: list[_InUse] = []
         for index, epub in enumerate(estimator_inputs.pubs):
             where = f"estimator pub {index}"
             check_width(epub.circuit, where, device)
             check_couplings(epub.circuit, where, device)
             stripped = _estimator_pub_in_use(epub)
-            check_width(stripped.circuit, where, device, in_use=True)
+            check_width(stripped.pub.circuit, where, device, in_use=True)
             epubs.append(stripped)
-            cost += _cost(epub.shape, per_circuit=_PER_AMPLITUDE_EVOLVED * 2**stripped.circuit.num_qubits)
-        shots = [_estimator_shots(inputs, pub.precision) for pub in epubs]
+            cost += _cost(epub.shape, per_circuit=_PER_AMPLITUDE_EVOLVED * 2**stripped.pub.circuit.num_qubits)
+        shots = [_estimator_shots(inputs, in_use.pub.precision) for in_use in epubs]
         return Simulation(cost, lambda: _estimate(epubs, seed, shots))
     raise InvalidInputError(f"no simulated program {program_id!r}; there are: estimator, sampler")
 
@@ -226,21 +226,35 @@ _ON_ZERO: Mapping[str, float] = {"I": 1.0, "Z": 1.0, "0": 1.0, "1": 0.0, "X": 0.
 _ON_ZERO_HALF = 0.5  # "+", "-", "r", "l": projectors onto X and Y eigenstates
 
 
-def _estimator_pub_in_use(pub: EstimatorPub) -> EstimatorPub:
+@frozen
+class _InUse:
+    """An estimator PUB reduced to the qubits in use, and what to add to its values to undo the reduction."""
+
+    pub: EstimatorPub
+    #: per observable (the observables' shape): 0, or -1 where the observable vanished on the idle qubits
+    offsets: np.ndarray[Any, Any] | None = None
+
+
+def _estimator_pub_in_use(pub: EstimatorPub) -> _InUse:
     """`pub` with final measurements and idle qubits removed, its observables reduced to the qubits in use.
 
     An idle qubit is in |0>: each term's factor on it is replaced by its value there (1 for I
     and Z, 0 for X and Y, ...), so that the expectation values are those of the whole circuit.
+    An observable with nothing left (X on an idle qubit: its value is exactly 0) cannot be
+    given to qiskit's estimator, which refuses a zero observable: the identity is estimated in
+    its place, with the same noise, and 1 taken off its value (`_InUse.offsets`), so that the
+    job reports 0 within its precision, as a device would.
     """
     circuit = pub.circuit.remove_final_measurements(inplace=False)
     idle = _idle_qubits(circuit)
     if not idle:
-        return EstimatorPub(circuit, pub.observables, pub.parameter_values, pub.precision, validate=False)
+        return _InUse(EstimatorPub(circuit, pub.observables, pub.parameter_values, pub.precision, validate=False))
     drop = {circuit.find_bit(q).index for q in idle}
     width = circuit.num_qubits
     keep = [position for position in range(width) if position not in drop]
+    identity = "I" * len(keep)
 
-    def reduce(observable: Mapping[str, float]) -> dict[str, float]:
+    def reduce(observable: Mapping[str, float]) -> tuple[dict[str, float], float]:
         reduced: dict[str, float] = {}
         for label, coefficient in observable.items():
             factor = 1.0
@@ -250,16 +264,27 @@ def _estimator_pub_in_use(pub: EstimatorPub) -> EstimatorPub:
             if factor:
                 kept = "".join(label[width - 1 - qubit] for qubit in reversed(keep))
                 reduced[kept] = reduced.get(kept, 0.0) + coefficient * factor
-        return reduced or {"I" * len(keep): 0.0}
+        if any(abs(coefficient) > _ZERO for coefficient in reduced.values()):
+            return reduced, 0.0
+        return {identity: 1.0}, -1.0
 
-    nested = pub.observables.tolist()
-    observables = ObservablesArray(_map_nested(nested, reduce))
+    nested = _map_nested(pub.observables.tolist(), reduce)
+    observables = ObservablesArray(_map_nested(nested, lambda pair: pair[0]))
+    offsets = np.asarray(_map_nested(nested, lambda pair: pair[1]), dtype=np.float64)
     in_use = without_idle_qubits(circuit)
-    return EstimatorPub(in_use, observables, pub.parameter_values, pub.precision, validate=False)
+    return _InUse(
+        EstimatorPub(in_use, observables, pub.parameter_values, pub.precision, validate=False),
+        offsets if offsets.any() else None,
+    )
 
 
-def _map_nested(value: Any, function: Callable[[Mapping[str, float]], dict[str, float]]) -> Any:
-    if isinstance(value, Mapping):
+#: a reduced coefficient this small is a cancellation: the observable is zero
+_ZERO = 1e-12
+
+
+def _map_nested(value: Any, function: Callable[[Any], Any]) -> Any:
+    """`function` applied to each leaf (observable) of nested lists, keeping their nesting."""
+    if isinstance(value, (Mapping, tuple)):
         return function(value)
     return [_map_nested(item, function) for item in value]
 
@@ -272,25 +297,27 @@ def _sample(pubs: list[Any], seed: int | None) -> PrimitiveResult:
         raise InvalidInputError(f"the simulated sampler cannot run this job: {exc}") from exc
 
 
-def _estimate(pubs: list[EstimatorPub], seed: int | None, shots: list[int]) -> PrimitiveResult:
-    """Qiskit's reference estimator, with two adjustments for a stand-in of a QPU.
+def _estimate(pubs: list[_InUse], seed: int | None, shots: list[int]) -> PrimitiveResult:
+    """Qiskit's reference estimator, with adjustments for a stand-in of a QPU.
 
-    - Final measurements are stripped first (`_estimator_pub_in_use`, in `prepare`): they do
-      not change an expectation value, users often leave them in, and the statevector cannot
-      apply them.
+    - Final measurements are stripped first and observables reduced to the qubits in use
+      (`_estimator_pub_in_use`, in `prepare`): measurements do not change an expectation
+      value, users often leave them in, and the statevector cannot apply them.
     - ``stds`` is the precision: the reference draws each value from a normal distribution of
       that width around the exact one but reports 0, which would claim an exactness it lacks.
     - ``shots`` is in each PUB's metadata, as IBM's estimator reports it (`_estimator_shots`).
     """
-    stripped = pubs
     try:
-        result = StatevectorEstimator(default_precision=DEFAULT_PRECISION, seed=seed).run(stripped).result()
+        estimator = StatevectorEstimator(default_precision=DEFAULT_PRECISION, seed=seed)
+        result = estimator.run([in_use.pub for in_use in pubs]).result()
     except QiskitError as exc:
         raise InvalidInputError(f"the simulated estimator cannot run this job: {exc}") from exc
     pub_results = []
-    for pub, pub_result, pub_shots in zip(stripped, result, shots, strict=True):
+    for in_use, pub_result, pub_shots in zip(pubs, result, shots, strict=True):
         evs = pub_result.data.evs
-        stds = np.full_like(evs, pub.precision, dtype=np.float64)
+        if in_use.offsets is not None:
+            evs = np.asarray(evs + np.broadcast_to(in_use.offsets, in_use.pub.shape))
+        stds = np.full_like(evs, in_use.pub.precision, dtype=np.float64)
         metadata = {**pub_result.metadata, "shots": pub_shots}
         pub_results.append(PubResult(DataBin(evs=evs, stds=stds, shape=evs.shape), metadata=metadata))
     return PrimitiveResult(pub_results, metadata=result.metadata)

@@ -17,7 +17,10 @@ another tenant's ids answer 404 on both, exactly as ids that never existed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
+import importlib.metadata
 from typing import Any, final
 
 import attrs
@@ -340,10 +343,12 @@ class IbmApi:
         """``job.metrics()`` (SPEC U1: the core's, with ``queue_seconds`` and ``attempts``) and ``job.usage()``.
 
         IBM's client reads the usage as ``usage.qpu_charge_time_seconds``, final once
-        ``usage.status`` is no longer ``"pending"``: the device time the job took.
+        ``usage.status`` is no longer ``"pending"``: the device time the job took. IBM's
+        ``qiskit_version`` names the software that ran the job (`software_versions`).
         """
         job = await self._job(request)
         metrics = dict(await job.metrics())
+        metrics["qiskit_version"] = software_versions()
         final = JobStatus(await job.status()).is_final
         usage = dict(metrics.get("usage") or {})
         usage["qpu_charge_time_seconds"] = usage.get("quantum_seconds", 0.0)
@@ -434,3 +439,16 @@ def _instant(text: str | None, name: str) -> dt.datetime | None:
     except ValueError:
         raise InvalidInputError(f"{name}={text!r} is not an ISO-8601 date and time") from None
     return instant if instant.tzinfo is not None else instant.replace(tzinfo=dt.UTC)
+
+
+@functools.cache
+def software_versions() -> str:
+    """IBM's ``qiskit_version`` of a job's metrics: the software that ran it, as ``name-version`` pairs.
+
+    IBM lists its runtime's packages (``"qiskit_ibm_runtime-0.x,qiskit-2.x"``); a qmux server
+    lists itself, and the qiskit its simulated devices run on when it is installed.
+    """
+    versions = [f"qmux-{__version__}"]
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        versions.append(f"qiskit-{importlib.metadata.version('qiskit')}")
+    return ",".join(versions)

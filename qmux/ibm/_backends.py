@@ -10,7 +10,9 @@ what its ISA check holds circuits against) from two documents, made here from th
   frequency and readout error of each qubit, error and duration of each gate on each qubit
   and coupled pair. They are what makes each instruction of the ``Target`` *per qubit*, so that
   the transpiler picks good, coupled qubits; the client caches them (it asks again only on
-  ``refresh()``).
+  ``refresh()``). A gate entry is known by its ``gate`` and ``qubits``, as the client indexes
+  it; it has no ``name``: IBM's optional label (gate then qubits, ``"t11"`` for ``t`` on qubit
+  11) reads as a date to a date parser (the 11th), and dates belong in the ``date`` fields only.
 
 The basis is every standard gate of qiskit that acts on one or two qubits (and, on a ``"full"``
 coupling map, wider ones too), so that an untranspiled circuit of ordinary gates (``h``, ``cx``,
@@ -152,7 +154,6 @@ def properties(handle: BackendHandle, *, version: str, updated: dt.datetime) -> 
             "qubits": list(gate.qubits),
             "gate": gate.gate,
             "parameters": [nduv("gate_error", "", gate.error), nduv("gate_length", "ns", gate.length * 1e9)],
-            "name": f"{gate.gate}{'_'.join(map(str, gate.qubits))}",
         }
         for gate in figures.gates
     ]

@@ -173,6 +173,26 @@ async def test_p2_a_seed_fixes_the_estimators_noise() -> None:
     assert first == second != 1.0
 
 
+async def test_p2_an_observable_that_vanishes_on_the_idle_qubits_estimates_zero() -> None:
+    """A circuit as wide as the device (as transpiled) with X on a qubit it leaves in |0>: the value is 0.
+
+    Such an observable reduces to nothing on the qubits in use; it must still be estimated (0,
+    within the precision), beside observables that do not vanish, not fail the job.
+    """
+    wide = QuantumCircuit(5)
+    wide.compose(bell(False), [0, 1], inplace=True)
+    vanishing = ["XXXXX", {"IIXZZ": 1.0, "IIXII": -0.5}]
+    partly = {"IIXZZ": 1.0, "IIIZZ": 0.5}  # only its first term vanishes
+    async with qmux.open_service([device(seed=3)]) as service:
+        estimator = qmux.Estimator(mode=service.backend("qpu"))
+        exact = (await (await estimator.run([(wide, [*vanishing, partly, "IIIZZ"])], precision=0.0)).result())[0]
+        noisy = (await (await estimator.run([(wide, "XXXXX")], precision=0.01)).result())[0]
+    assert exact.data.evs.tolist() == pytest.approx([0.0, 0.0, 0.5, 1.0])
+    assert exact.data.stds.tolist() == [0.0] * 4
+    assert float(noisy.data.evs) != 0.0 and abs(float(noisy.data.evs)) < 0.05  # 0 within five sigmas
+    assert float(noisy.data.stds) == 0.01
+
+
 # -- programs --------------------------------------------------------------------------------------
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import dateutil.parser
 import numpy as np
 import pytest
+import qiskit
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
@@ -93,6 +95,42 @@ async def test_properties_are_a_consistent_calibration_the_client_reads_and_cach
         assert properties.gate_error("rz", 3) == 0 and properties.gate_length("rz", 3) == 0
         other = properties_from_server_data((await http.get(f"{API}/backends/heron/properties")).json())
         assert other.t1(0) != properties.t1(0)  # another device, other figures
+
+
+def strings_outside_dates(document: Any, key: str = "") -> list[tuple[str, str]]:
+    """Every (key path, string) of `document` but its date fields and the names of dated values.
+
+    A dated value (``{"date", "name", "unit", "value"}``) is named as IBM names it ("T1", "T2",
+    which a date parser reads as times); the client's suite lets them be.
+    """
+    if isinstance(document, dict):
+        skipped = {"date", "last_update_date", *(("name",) if "date" in document else ())}
+        return [
+            found
+            for name, value in document.items()
+            if name not in skipped
+            for found in strings_outside_dates(value, f"{key}.{name}".lstrip("."))
+        ]
+    if isinstance(document, list):
+        return [found for item in document for found in strings_outside_dates(item, key)]
+    return [(key, document)] if isinstance(document, str) else []
+
+
+async def test_properties_hold_dates_only_in_their_date_fields() -> None:
+    """A reader that deserializes dates by their look (as the client's suite checks) finds no other."""
+    async with ibm(devices()) as (_, app), client(app) as http:
+        for backend in ("ibm_dev", "heron"):
+            document = (await http.get(f"{API}/backends/{backend}/properties")).json()
+            strings = strings_outside_dates(document)
+            assert ("gates.gate", "t") in strings  # all of qiskit's gates are calibrated, t among them
+            look_like_dates = []
+            for key, text in strings:
+                try:
+                    dateutil.parser.parse(text)
+                except ValueError:
+                    continue
+                look_like_dates.append((key, text))
+            assert look_like_dates == []
 
 
 async def test_the_target_is_per_qubit_with_the_devices_coupling_map_and_reset() -> None:
@@ -202,6 +240,8 @@ async def test_metrics_are_the_cores_with_ibms_usage_fields(autojump_clock: Cloc
         assert metrics["attempts"] == 1 and metrics["timestamps"]["finished"] is not None
         assert metrics["usage"]["status"] == "complete"
         assert metrics["usage"]["qpu_charge_time_seconds"] == metrics["usage"]["quantum_seconds"] == 2.0
+        # what ran the job, as IBM names its runtime's packages: this server and its qiskit
+        assert metrics["qiskit_version"] == f"qmux-{qmux.__version__},qiskit-{qiskit.__version__}"
 
 
 async def test_tags_are_replaced_and_filter_the_listing(autojump_clock: Clock) -> None:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+import qmux
+
 from ..support.ibm import ClientProcess, IbmServer
 
 ALICE = "alice-token-0123456789"
@@ -699,6 +701,7 @@ def test_job_records_inputs_metrics_tags_and_delete(alice: ClientProcess) -> Non
         job.result()
         print("inputs:", job.inputs["pubs"][0][2], job.inputs["pubs"][0][0] == sampler_circuit)
         print("metrics:", sorted(job.metrics()), job.usage() > 0)
+        print("ran on:", job.metrics()["qiskit_version"].split(",")[0])
         print("tags:", job.update_tags(["x", "y"]) == ["x", "y"] or sorted(job.update_tags(["x", "y"])))
         service.delete_job(job.job_id())
         try:
@@ -708,6 +711,7 @@ def test_job_records_inputs_metrics_tags_and_delete(alice: ClientProcess) -> Non
         """,
     )
     assert printed(output, "inputs:") == "7 True"
-    assert printed(output, "metrics:") == "['attempts', 'queue_seconds', 'timestamps', 'usage'] True"
+    assert printed(output, "metrics:") == "['attempts', 'qiskit_version', 'queue_seconds', 'timestamps', 'usage'] True"
+    assert printed(output, "ran on:") == f"qmux-{qmux.__version__}"
     assert printed(output, "tags:") in ("True", "['x', 'y']")
     assert printed(output, "deleted:") == "yes"
