@@ -212,11 +212,12 @@ class Journal:
 
     async def flush(self) -> None:
         """Write whatever is buffered now (used on shutdown, after the last state changes)."""
-        if self._sealed is not None:
-            return
-        await self._idle.wait()
-        if (self._sessions or self._jobs) and self._sealed is None:
-            await self._write_batch()
+        while self._sealed is None:
+            idle = self._idle
+            if not idle.is_set():  # a batch is being written (maybe by the writer task, just now)
+                await idle.wait()
+            elif not (self._sessions or self._jobs) or not await self._write_batch():
+                return  # all written, or the store refuses: what it holds stays buffered
 
     def seal(self) -> None:
         """Write nothing from now on: a process that handed its work over to another (a node of a

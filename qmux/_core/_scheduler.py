@@ -197,13 +197,6 @@ class BackendScheduler:
         """Start no job from now on (sessions' nor job mode's); the queued ones stay queued."""
         self._paused = True
 
-    async def wait_running(self) -> None:
-        """Return once no job runs."""
-        while self._running:
-            if self._idle is None:
-                self._idle = trio.Event()
-            await self._idle.wait()
-
     def shut_down(self) -> None:
         """Fail the job-mode jobs still waiting (their waiters wake, J4) and start nothing more."""
         self._shut_down = True

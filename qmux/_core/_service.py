@@ -548,9 +548,10 @@ class Service(BackendDirectory):
         them, then stop recording: what the journal holds is what the next owner recovers."""
         for scheduler in self._schedulers.values():
             scheduler.pause()
+        running = [job for job in self._jobs if job.status is JobStatus.RUNNING]
         with trio.move_on_after(grace):
-            for scheduler in self._schedulers.values():
-                await scheduler.wait_running()
+            for job in running:  # ended, and recorded as such (a session's job ends in its actor)
+                await job.wait()
         if self._journal is not None:
             await self._journal.flush()
             self._journal.seal()
