@@ -14,6 +14,7 @@ take for "it does not exist".
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -36,6 +37,8 @@ SELECT node, url, expires_at > now() FROM qmux_backend_leases WHERE backend = %s
 """
 _SESSION_BACKEND = "SELECT backend FROM qmux_sessions WHERE id = %s"
 _JOB_BACKEND = "SELECT backend FROM qmux_jobs WHERE id = %s"
+_KEEP_KEY = "INSERT INTO qmux_cluster_keys (name, key) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
+_KEY = "SELECT key FROM qmux_cluster_keys WHERE name = %s"
 _LIVE_NODES = """
 SELECT DISTINCT node, url FROM qmux_backend_leases WHERE expires_at > now() AND node <> %s AND url <> ''
 """
@@ -99,6 +102,20 @@ class Directory:
             rows = await self._run(lambda conn: conn.execute(_LIVE_NODES, (self._node,)).fetchall())
             cached = self._others = ({node: url for node, url in rows}, time.monotonic())
         return cached[0]
+
+    def shared_key(self, name: str) -> bytes:
+        """A 32-byte secret every node of the cluster shares under `name`, made by the first to ask.
+        Blocking: call it off the event loop, or before it starts."""
+        fresh = secrets.token_bytes(32)
+
+        def read(conn: Connection) -> bytes:
+            with conn.transaction():
+                conn.execute(_KEEP_KEY, (name, fresh))
+                row = conn.execute(_KEY, (name,)).fetchone()
+            assert row is not None  # written just now, or before
+            return bytes(row[0])
+
+        return self._db.run(read, "read a cluster key in", retry=True)
 
     def forget_owner(self, backend: str) -> None:
         """Ask the database again next time (a forward to the cached owner failed)."""

@@ -63,15 +63,24 @@ def ibm_door(view: ServiceView, tokens: IamTokens) -> FrontDoor:
     )
 
 
-def mount_ibm(native: HttpApp, service: Service, tenants: Iterable[Tenant], *, token_lifetime: int = 3600) -> HttpApp:
+def mount_ibm(
+    native: HttpApp,
+    service: Service,
+    tenants: Iterable[Tenant],
+    *,
+    token_lifetime: int = 3600,
+    token_key: bytes | None = None,
+) -> HttpApp:
     """The native app with IBM's Runtime API in front of it (``qmux serve --ibm-compat``).
 
     IBM's paths (``/experimental/...``, ``/identity/token``) go to IBM's front door, all others to
     the native app's; both share its view of `service` (tenancy, shutdown) and its in-flight
     limit. Imports qiskit and qiskit-ibm-runtime's JSON codec first, in the calling thread, and
-    raises `QiskitNotInstalledError` if the ``ibm`` extra is missing.
+    raises `QiskitNotInstalledError` if the ``ibm`` extra is missing. `token_key` signs the access
+    tokens ``/identity/token`` issues (default: a fresh random key; the nodes of a cluster share one,
+    so that a token is valid on every node a request may be forwarded to).
     """
     if service is not native.view.service:
         raise InvalidInputError("mount_ibm serves the native app's own service; pass the service it was made with")
     _codec.require_ibm_runtime()
-    return native.mount(ibm_door(native.view, IamTokens(tenants, lifetime=token_lifetime)))
+    return native.mount(ibm_door(native.view, IamTokens(tenants, lifetime=token_lifetime, key=token_key)))

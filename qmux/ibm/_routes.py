@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .._http import Route, SessionDocument, handlers
+from .._http import ByName, Route, SessionDocument, handlers, in_body, in_path, locate
 from ._api import IbmApi
 from ._schemas import (
     BackendList,
@@ -46,6 +46,10 @@ def _api(path: str) -> str:
     return f"{API_PREFIX}{path}"
 
 
+_SESSION = locate(in_path("session_id"))
+_JOB = locate(in_path("job_id"))
+_BACKEND = locate(in_path("backend"))
+
 ROUTES: Final[tuple[Route, ...]] = (
     Route(
         "POST",
@@ -76,7 +80,13 @@ ROUTES: Final[tuple[Route, ...]] = (
         errors=(404,),
     ),
     Route(
-        "GET", _api("/backends"), "ibm_list_backends", "List the backends", IbmApi.list_backends, ok={200: BackendList}
+        "GET",
+        _api("/backends"),
+        "ibm_list_backends",
+        "List the backends",
+        IbmApi.list_backends,
+        ok={200: BackendList},
+        locate=locate(merge=ByName("devices")),
     ),
     Route(
         "GET",
@@ -87,6 +97,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         ok={200: None},
         errors=(404,),
         query=BackendQuery,
+        locate=_BACKEND,
     ),
     Route(
         "GET",
@@ -97,6 +108,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         ok={200: None},
         errors=(404,),
         query=BackendQuery,
+        locate=_BACKEND,
     ),
     Route(
         "GET",
@@ -106,6 +118,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         handlers.backend_status,
         ok={200: None},
         errors=(404,),
+        locate=_BACKEND,
     ),
     Route("GET", _api("/instances/usage"), "ibm_usage", "Usage (no limits)", IbmApi.usage, ok={200: None}),
     Route(
@@ -117,6 +130,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         ok={200: SessionDocument},
         errors=(404, 409, 422),
         body=CreateSession,
+        locate=locate(in_body("backend")),
     ),
     Route(
         "GET",
@@ -126,6 +140,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         handlers.get_session,
         ok={200: SessionDocument},
         errors=(404,),
+        locate=_SESSION,
     ),
     Route(
         "PATCH",
@@ -136,6 +151,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         ok={204: None},
         errors=(404, 422),
         body=UpdateSession,
+        locate=_SESSION,
     ),
     Route(
         "DELETE",
@@ -145,6 +161,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         handlers.cancel_session,
         ok={204: None},
         errors=(404,),
+        locate=_SESSION,
     ),
     Route(
         "POST",
@@ -155,6 +172,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         ok={200: JobCreated},
         errors=(409, 422),
         body=SubmitJob,
+        locate=locate(in_body("session_id"), in_body("backend")),
     ),
     Route(
         "GET",
@@ -175,6 +193,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         errors=(404,),
         query=JobQuery,
         quiet=True,
+        locate=_JOB,
     ),
     Route(
         "DELETE",
@@ -184,6 +203,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         IbmApi.delete_job,
         ok={204: None},
         errors=(404,),
+        locate=_JOB,
     ),
     Route(
         "GET",
@@ -193,6 +213,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         IbmApi.job_metrics,
         ok={200: None},
         errors=(404,),
+        locate=_JOB,
     ),
     Route(
         "PUT",
@@ -203,6 +224,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         ok={204: None},
         errors=(404, 422),
         body=UpdateTags,
+        locate=_JOB,
     ),
     Route(
         "GET",
@@ -212,6 +234,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         IbmApi.job_results,
         ok={200: None},
         errors=(404, 409),
+        locate=_JOB,
     ),
     Route(
         "POST",
@@ -221,8 +244,17 @@ ROUTES: Final[tuple[Route, ...]] = (
         IbmApi.cancel_job,
         ok={204: None},
         errors=(404, 409),
+        locate=_JOB,
     ),
-    Route("GET", _api("/jobs/{job_id}/logs"), "ibm_job_logs", "A job's logs (none)", IbmApi.job_logs, ok={200: None}),
+    Route(
+        "GET",
+        _api("/jobs/{job_id}/logs"),
+        "ibm_job_logs",
+        "A job's logs (none)",
+        IbmApi.job_logs,
+        ok={200: None},
+        locate=_JOB,
+    ),
     Route(
         "GET",
         _api(WORKLOADS_PATH),

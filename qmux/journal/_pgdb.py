@@ -69,6 +69,14 @@ _MIGRATIONS: tuple[LiteralString, ...] = (
     """
     ALTER TABLE qmux_backend_leases ADD COLUMN url text NOT NULL DEFAULT '';
     """,
+    # 4: keys every node of a cluster shares (the IBM API's access tokens are signed with one, so
+    # that a token one node issued is valid on all), made by the first node that needs each
+    """
+    CREATE TABLE qmux_cluster_keys (
+        name text PRIMARY KEY,
+        key bytea NOT NULL
+    );
+    """,
 )
 
 #: the schema version this code writes

@@ -113,7 +113,8 @@ async def _serve(
         if ibm_compat:
             from ..ibm import mount_ibm
 
-            asgi = mount_ibm(app, service, config.tenants)
+            key = await trio.to_thread.run_sync(node.directory.shared_key, "ibm-access-tokens") if node else None
+            asgi = mount_ibm(app, service, config.tenants, token_key=key)
         http_stopped = trio.Event()
         async with trio.open_nursery() as nursery:
             binds: list[str] = await nursery.start(

@@ -81,6 +81,8 @@ class NodeProcess:
     config: Path
     log: Path
     port: int
+    #: also serve IBM's Runtime API (``--ibm-compat``)
+    ibm_compat: bool = False
     process: subprocess.Popen[str] | None = field(default=None, init=False)
     _serving: threading.Event = field(factory=threading.Event, init=False)
 
@@ -96,7 +98,8 @@ class NodeProcess:
         """Start the process; `ready` waits until it serves."""
         with self.log.open("a", encoding="utf-8") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "qmux", "serve", "--config", str(self.config), "--log-format", "json"],
+                [sys.executable, "-m", "qmux", "serve", "--config", str(self.config), "--log-format", "json"]
+                + (["--ibm-compat"] if self.ibm_compat else []),
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
@@ -157,6 +160,7 @@ def start_nodes(
     job_seconds: float,
     grace: float = 5.0,
     journal_of: Mapping[str, str] | None = None,
+    ibm_compat: bool = False,
 ) -> list[NodeProcess]:
     """One started node per entry of `layout` (name -> the backends it prefers), in order;
     `journal_of` gives some nodes another URL to the same database (through a `Relay`)."""
@@ -178,7 +182,7 @@ def start_nodes(
             ),
             encoding="utf-8",
         )
-        node = NodeProcess(name, config, folder / f"{name}.log", port)
+        node = NodeProcess(name, config, folder / f"{name}.log", port, ibm_compat=ibm_compat)
         node.launch()  # all at once: each takes what it prefers before the others take what is left
         nodes.append(node)
     for node in nodes:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +215,48 @@ def _logged(node: NodeProcess, event: str, **fields: object) -> dict[str, object
             if entry["event"] == event and all(entry.get(k) == v for k, v in fields.items()):
                 return entry
     raise AssertionError(f"{node.name} logged no {event} {fields}")
+
+
+def test_S2_the_ibm_client_runs_a_session_through_a_node_that_does_not_own_its_backend(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """IBM's API in a cluster: the token the first node issues is valid on the owner (a key the
+    nodes share), and the session's requests are forwarded there."""
+    pytest.importorskip("qiskit_ibm_runtime")
+    from qmux.ibm import client_environment
+
+    from ..support.ibm import ClientProcess
+
+    nodes = start_nodes(
+        tmp_path, postgres_url, {"n1": ["a"], "n2": ["b"]}, lease=LEASE, job_seconds=0.02, ibm_compat=True
+    )
+    client = ClientProcess({**os.environ, **client_environment(nodes[0].url, TOKEN)}, tmp_path / "client.log")
+    try:
+        output = client.run(
+            textwrap.dedent(
+                """
+                from qiskit import QuantumCircuit
+                from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2, Session
+
+                service = QiskitRuntimeService()
+                print("backends:", sorted(backend.name for backend in service.backends()))
+                bell = QuantumCircuit(2)
+                bell.h(0)
+                bell.cx(0, 1)
+                bell.measure_all()
+                with Session(backend=service.backend("b")) as session:  # b is n2's; the client talks to n1
+                    job = SamplerV2(mode=session).run([bell], shots=100)
+                    counts = job.result()[0].data.meas.get_counts()
+                print("counts:", sorted(counts))
+                print("job found again:", service.job(job.job_id()).status())
+                """
+            ),
+            timeout=120,
+        )
+    finally:
+        client.stop()
+        for node in nodes:
+            node.kill()
+    assert "backends: ['a', 'b']" in output
+    assert "counts: ['00', '11']" in output
+    assert "job found again: DONE" in output
