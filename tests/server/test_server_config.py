@@ -30,6 +30,7 @@ import qmux
 import qmux.server._config
 from qmux import _wire
 from qmux._core import SessionActor
+from qmux.cluster import ClusterSettings
 from qmux.server import (
     QmuxApp,
     ServerConfig,
@@ -43,6 +44,7 @@ from qmux.server import (
 from qmux.server._auth import TokenAuth
 from qmux.server._journal import watched_journal
 
+from ..system import test_cluster_serve as on_several_nodes
 from ..system import test_serve_config as on_a_real_socket
 from . import test_metrics
 from .streaming import streaming_client
@@ -525,13 +527,19 @@ KEY_TESTS: dict[str, dict[str, Any]] = {
         "max_subscribers_per_owner": test_max_subscribers_per_owner_bounds_a_tenants_event_streams,
         "gc": test_gc_freezes_what_start_up_allocated_while_serving,
     },
+    "cluster": {  # real nodes on a real database: tests/system/test_cluster_*.py
+        "node": on_several_nodes.test_V1_any_node_answers_for_every_backend,
+        "advertise_url": on_several_nodes.test_V1_any_node_answers_for_every_backend,
+        "lease": on_several_nodes.test_J4_a_node_cut_off_from_the_database_stops_before_its_lease_can_be_taken,
+        "prefer": on_several_nodes.test_J4_a_node_stopped_gracefully_hands_its_backend_over_at_once,
+    },
     "tenants": {
         "name": test_tenants_are_who_the_tokens_name,
         "token_sha256": test_tenants_are_who_the_tokens_name,
         "token": test_tenants_are_who_the_tokens_name,
     },
 }
-TABLES = {"server": ServerSettings, "service": qmux.ServiceSettings, "tenants": Tenant}
+TABLES = {"server": ServerSettings, "service": qmux.ServiceSettings, "tenants": Tenant, "cluster": ClusterSettings}
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))
