@@ -184,6 +184,7 @@ class ReleaseListener:
     def __init__(self, url: str) -> None:
         self._conninfo = Database.conninfo(url)
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._closed = False
 
     def wait(self, timeout: float) -> bool:
         """Block until a lease is released or `timeout` seconds pass; whether one was."""
@@ -200,7 +201,11 @@ class ReleaseListener:
                 self._conn.close()
             time.sleep(max(0.0, deadline - time.monotonic()))
             return False
+        finally:
+            if self._closed:  # closed while this wait ran in a thread its caller abandoned
+                self.close()
 
     def close(self) -> None:
+        self._closed = True
         if self._conn is not None:
             self._conn.close()
