@@ -36,12 +36,20 @@ class JobStatus(enum.Enum):
     #: cancelled, on its own or with its session
     CANCELLED = "CANCELLED"
 
-    @property
-    def is_final(self) -> bool:
-        return self in _FINAL
+    if TYPE_CHECKING:
+
+        @property
+        def is_final(self) -> bool:
+            """Whether it is one of the three terminal states (an attribute of each member, set below)."""
 
 
-_FINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED})
+# Read on every transition: a plain attribute is no call, where a property over a set of members
+# would hash the member (in Python) each time.
+for _status in JobStatus:
+    vars(_status)["is_final"] = _status in (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
+del _status
+
+
 _EVENT_OF_STATUS = {status: status.value.lower() for status in JobStatus}
 _ENDING_KINDS = frozenset({"job.done", "job.error", "job.cancelled"})
 
@@ -87,7 +95,9 @@ class JobRecord:
     events: EventHub | None = None
     #: how many jobs start before it on its backend (SPEC Q1); set by the service
     position: Callable[[JobRecord], int | None] | None = None
-    _done: trio.Event = field(factory=trio.Event)
+    #: the tasks waiting for its end, woken by `finish`; a list only while someone waits (no
+    #: Event per job: most jobs have one waiter, and a finished job kept for lookup has none)
+    _waiters: list[trio.lowlevel.Task] | None = field(default=None, init=False)
 
     @property
     def job_id(self) -> str:
@@ -106,7 +116,9 @@ class JobRecord:
         self.started_at = now
         if self.observer is not None:
             self.observer(self)
-        self.publish()
+        events = self.events
+        if events is not None and not events.quiet:
+            self.publish()
 
     def finish(self, status: JobStatus, now: float, *, value: object = None, error: JobError | None = None) -> bool:
         """Move to a terminal state and wake every waiter; ``False`` if it had already ended."""
@@ -116,10 +128,16 @@ class JobRecord:
         self.finished_at = now
         self.value = value
         self.error = error
-        self._done.set()
+        waiters = self._waiters
+        if waiters is not None:
+            self._waiters = None
+            for task in waiters:
+                trio.lowlevel.reschedule(task)
         if self.observer is not None:
             self.observer(self)
-        self.publish()
+        events = self.events
+        if events is not None and not events.quiet:
+            self.publish()
         return True
 
     def publish(self) -> None:
@@ -143,7 +161,21 @@ class JobRecord:
         }
 
     async def wait(self) -> None:
-        await self._done.wait()
+        """Return once it has ended (a checkpoint, as any wait is, even if it already has)."""
+        if self.status.is_final:
+            await trio.lowlevel.checkpoint()
+            return
+        task = trio.lowlevel.current_task()
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = []
+        waiters.append(task)
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            waiters.remove(task)  # cancelled before the end: `finish` must not wake it
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     async def wait_accepted(self) -> None:
         """Return once its acceptance is in the journal (at once without one), as a submitter must
@@ -189,7 +221,7 @@ class JobRecord:
         return self.status.value
 
     async def get_result(self) -> Any:
-        await self._done.wait()
+        await self.wait()
         if self.error is not None:
             raise self.error.with_traceback(None)
         return self.value
