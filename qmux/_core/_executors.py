@@ -203,17 +203,18 @@ class ExecutorPool:
         session's max_time (R1). Any other exception fails it at once (J3).
         """
         config = self._backend.config
+        request = job.request
         while True:
             job.attempts += 1
             self._log.debug(
                 "job.started",
-                program_id=job.program_id,
-                job_id=job.job_id,
-                session_id=job.session_id,
+                program_id=request.program_id,
+                job_id=request.job_id,
+                session_id=request.session_id,
                 attempt=job.attempts,
             )
             try:
-                value = await self._backend.execute(job.request)
+                value = await self._backend.execute(request)
             except TransientBackendError as exc:
                 delay = config.retry_backoff * 2 ** (job.attempts - 1)
                 deadline = session.max_time_deadline if session is not None else math.inf
@@ -233,7 +234,7 @@ class ExecutorPool:
                 self._failed(job, exc)
             else:
                 if job.finish(JobStatus.DONE, trio.current_time(), value=value):
-                    self._log.debug("job.done", job_id=job.job_id, session_id=job.session_id)
+                    self._log.debug("job.done", job_id=request.job_id, session_id=request.session_id)
             return
 
     def _failed(

@@ -62,8 +62,10 @@ class BackendScheduler:
         #: set when a job ends, for `wait_idle` (made only while someone waits: shutdown)
         self._idle: trio.Event | None = None
         self._shut_down = False
-        self._log = _log.bind(backend=backend.name)
-        self._pool = ExecutorPool(backend, nursery, on_done=self._settle, log=self._log)
+        #: bound to the backend's name, once: its executors and its sessions log through it (a session
+        #: adds its id to each event), so that no session carries a logger of its own
+        self.log: structlog.typing.FilteringBoundLogger = _log.bind(backend=backend.name)
+        self._pool = ExecutorPool(backend, nursery, on_done=self._settle, log=self.log)
 
     @property
     def name(self) -> str:
@@ -150,11 +152,11 @@ class BackendScheduler:
         """A session dropped `count` of its queued jobs without running them (cancelled, failed)."""
         self._queued -= count
 
-    def start(self, job: JobRecord, session: Claimant) -> None:
-        """Run one of the holder's jobs now. The holder checks `free_slots` first."""
-        if session is not self.holder or not self.free_slots:
+    def start(self, job: JobRecord, session: Claimant, now: float) -> None:
+        """Run one of the holder's jobs now (Trio time `now`). The holder checks `free_slots` first."""
+        if session is not self.holder or len(self._running) >= self.config.concurrency:
             raise RuntimeError(f"session {session.session_id} dispatched without holding a free slot")
-        self._launch(job, session)
+        self._launch(job, session, now)
 
     # -- job mode ----------------------------------------------------------------------------
 
@@ -179,7 +181,7 @@ class BackendScheduler:
                 trio.current_time(),
                 error=JobCancelledError(f"job {job.job_id} was cancelled", job_id=job.job_id, reason="cancelled"),
             )
-            self._log.debug("job.cancelled", job_id=job.job_id)
+            self.log.debug("job.cancelled", job_id=job.job_id)
             self._pump()
         elif job.status is JobStatus.RUNNING and job.cancel_scope is not None:
             job.cancel_scope.cancel()
@@ -228,15 +230,15 @@ class BackendScheduler:
                 return  # drain first: a dedicated session's jobs never interleave with others'
             lane.popleft()
             if isinstance(head, JobRecord):
-                self._launch(head, None)
+                self._launch(head, None, trio.current_time())
             else:
                 self._claimed.discard(head)
                 self.holder = head
                 head.granted()
 
-    def _launch(self, job: JobRecord, session: Claimant | None) -> None:
+    def _launch(self, job: JobRecord, session: Claimant | None, now: float) -> None:
         self._queued -= 1
-        job.mark_running(trio.current_time())
+        job.mark_running(now)
         self._running.add(job)
         if session is not None and session.exclusive:
             self._exclusive_running += 1
@@ -250,7 +252,8 @@ class BackendScheduler:
             if session.exclusive:
                 self._exclusive_running -= 1
             session.job_finished(job)
-        self._pump()
+        if self.holder is None:  # a holder's next job was started by the holder, if it had one
+            self._pump()
         if self._idle is not None:
             self._idle.set()
             self._idle = None
