@@ -9,6 +9,7 @@ waiter is still woken (SPEC J4).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import math
 import re
@@ -145,6 +146,7 @@ class Service(BackendDirectory):
     def _new_actor(
         self, session_id: str, scheduler: BackendScheduler, terms: SessionTerms, *, owner: str | None
     ) -> SessionActor:
+        bound = self._bound
         return SessionActor(
             session_id=session_id,
             scheduler=scheduler,
@@ -153,9 +155,9 @@ class Service(BackendDirectory):
             idle_open_timeout=self.settings.idle_open_timeout,
             max_queued_jobs=self.settings.max_queued_jobs_per_session,
             max_mailbox=self.settings.max_mailbox,
-            register_job=self._register_job,
-            on_ended=self._session_ended,
-            on_change=self._journal.session_changed if self._journal else None,
+            register_job=bound.register_job,
+            on_ended=bound.session_ended,
+            on_change=bound.session_changed,
             owner=owner,
             events=self.events_hub,
             warnings=(self.settings.ittl_warning, self.settings.max_time_warning),
@@ -235,17 +237,17 @@ class Service(BackendDirectory):
         if not scheduler.config.operational:
             raise BackendUnavailableError(f"backend {backend!r} is not operational; it accepts no jobs")
         job = JobRecord(
-            JobRequest(new_id(), None, program_id, inputs, dict(options or {})),
+            JobRequest(new_id(), None, program_id, inputs, options),
             backend,
             trio.current_time(),
-            scheduler.cancel_job,
+            self._bound.cancel_in_line,
             owner=owner,
             clock=self._clock,
             tags=checked_tags,
         )
         scheduler.submit(job)
         self._register_job(job)
-        _log.debug("job.queued", job_id=job.job_id, backend=backend, program_id=program_id, mode="job")
+        scheduler.log.debug("job.queued", job_id=job.job_id, program_id=program_id, mode="job")
         if job.durable is not None:
             await job.wait_accepted()
         return job
@@ -259,11 +261,28 @@ class Service(BackendDirectory):
 
     def _register_job(self, job: JobRecord) -> None:
         self._jobs.add(job.job_id, job, job.owner)
-        job.events, job.position = self.events_hub, self._queue_position
+        job.events, job.position = self.events_hub, self._bound.queue_position
         self._count_unfinished(job)
         if self._journal is not None:
             job.durable = self._journal.job_changed(job)
-        job.publish()
+        if not self.events_hub.quiet:
+            job.publish()
+
+    async def _cancel_in_line(self, job: JobRecord) -> None:
+        """Cancel a job-mode job: its backend's scheduler drops it from the line or stops it (J2)."""
+        await self._schedulers[job.backend_name].cancel_job(job)
+
+    @functools.cached_property
+    def _bound(self) -> _Bound:
+        """The callbacks every actor and job holds, each bound once for the service's life."""
+        return _Bound(
+            register_job=self._register_job,
+            session_ended=self._session_ended,
+            session_changed=self._journal.session_changed if self._journal is not None else None,
+            job_changed=self._job_changed,
+            queue_position=self._queue_position,
+            cancel_in_line=self._cancel_in_line,
+        )
 
     def _queue_position(self, job: JobRecord) -> int | None:
         scheduler = self._schedulers.get(job.backend_name)
@@ -378,8 +397,11 @@ class Service(BackendDirectory):
         """Count `job` as its owner's until it ends; it tells the journal of each change too."""
         if job.status.is_final:
             return
-        self._unfinished_of.setdefault(job.owner, set()).add(job.job_id)
-        job.observer = self._job_changed
+        unfinished = self._unfinished_of.get(job.owner)
+        if unfinished is None:
+            unfinished = self._unfinished_of[job.owner] = set()
+        unfinished.add(job.job_id)
+        job.observer = self._bound.job_changed
 
     def _job_changed(self, job: JobRecord) -> None:
         if job.status.is_final:
@@ -481,6 +503,22 @@ class Service(BackendDirectory):
 
 
 SESSION_STATES: Final = tuple(state.value for state in SessionState)
+
+
+@frozen
+class _Bound:
+    """A service's callbacks, each bound once (`Service._bound`).
+
+    Every session actor holds some of them and every job others: a bound method made per actor
+    or per job would be one more object for the cyclic garbage collector to scan, each time.
+    """
+
+    register_job: Callable[[JobRecord], None]
+    session_ended: Callable[[SessionActor], None]
+    session_changed: Callable[[SessionActor], object] | None
+    job_changed: Callable[[JobRecord], None]
+    queue_position: Callable[[JobRecord], int | None]
+    cancel_in_line: Callable[[JobRecord], Awaitable[None]]
 
 
 _T = TypeVar("_T")
