@@ -73,8 +73,11 @@ class ExecutorPool:
         *,
         on_done: Callable[[JobRecord, Claimant | None], None],
         log: structlog.typing.FilteringBoundLogger | None = None,
+        now: Callable[[], float] = trio.current_time,
     ) -> None:
         self._backend = backend
+        #: Trio's clock (its scheduler's, read directly)
+        self._now = now
         self._nursery = nursery
         self._on_done = on_done
         #: executors with no job, ready for the next one
@@ -136,6 +139,10 @@ class ExecutorPool:
                             scope.deadline = math.inf
                         self._release(executor, current, session)
                         current = session = None  # a parked executor keeps no job, result or session alive
+                        if executor.next is not None:  # handed over as the last ended: no await at all
+                            (current, session), executor.next = executor.next, None
+                            reused = True
+                            continue
                         handed = await self._park(executor)
                         if handed is None:
                             return
@@ -233,7 +240,7 @@ class ExecutorPool:
             except Exception as exc:  # the backend's failure is this job's, and only its (J3)
                 self._failed(job, exc)
             else:
-                if job.finish(JobStatus.DONE, trio.current_time(), value=value):
+                if job.finish(JobStatus.DONE, self._now(), value=value):
                     self._log.debug("job.done", job_id=request.job_id, session_id=request.session_id)
             return
 

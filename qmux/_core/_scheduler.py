@@ -22,6 +22,7 @@ its `ExecutorPool` (``_executors.py``), which tells it when each ends.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 import structlog
@@ -65,7 +66,9 @@ class BackendScheduler:
         #: bound to the backend's name, once: its executors and its sessions log through it (a session
         #: adds its id to each event), so that no session carries a logger of its own
         self.log: structlog.typing.FilteringBoundLogger = _log.bind(backend=backend.name)
-        self._pool = ExecutorPool(backend, nursery, on_done=self._settle, log=self.log)
+        #: Trio's clock, read directly: ``trio.current_time()`` is three calls deep, and a job reads it thrice
+        self.now: Callable[[], float] = trio.lowlevel.current_clock().current_time
+        self._pool = ExecutorPool(backend, nursery, on_done=self._settle, log=self.log, now=self.now)
 
     @property
     def name(self) -> str:
@@ -230,7 +233,7 @@ class BackendScheduler:
                 return  # drain first: a dedicated session's jobs never interleave with others'
             lane.popleft()
             if isinstance(head, JobRecord):
-                self._launch(head, None, trio.current_time())
+                self._launch(head, None, self.now())
             else:
                 self._claimed.discard(head)
                 self.holder = head

@@ -494,7 +494,7 @@ class SessionActor:
         return self._details()
 
     def _on_submit(self, program_id: str, inputs: Any, options: dict[str, Any], tags: tuple[str, ...]) -> JobRecord:
-        now = trio.current_time()
+        now = self._scheduler.now()
         self._on_deadlines(now)
         machine = self.machine
         if not machine.accepting_jobs:
@@ -540,7 +540,9 @@ class SessionActor:
             if queue:  # an active batch goes before the line (B2); anyone else waits in it
                 scheduler.claim(self, priority=self.batch and self.machine.state is SessionState.ACTIVE)
             return
-        while queue and scheduler.free_slots:
+        free = scheduler.free_slots  # only `start` takes one, and no job ends while this runs
+        while queue and free > 0:
+            free -= 1
             job = queue.popleft()
             if self.machine.job_started(now):  # the first: the session starts (S3, S10)
                 self._log.info("session.started", session_id=self.session_id, max_time=self.machine.max_time)
@@ -656,7 +658,8 @@ class SessionActor:
 
     def _wait_deadline(self) -> float:
         """When the actor must wake: the machine's next clock, or a warning's, if anyone listens."""
-        deadline = self.machine.deadlines.earliest
+        deadlines = self.machine.deadlines
+        deadline = min(deadlines.max_time, deadlines.ittl, deadlines.idle_at_open)  # `earliest`, without a call
         events = self._events
         if events is not None and not events.quiet and events.watching(self.session_id):
             deadline = min(deadline, *self._warning_times())
