@@ -13,6 +13,7 @@ from ._errors import JobCancelledError, JobError, ServiceClosedError, StorageErr
 from ._events import Event, EventHub
 from ._snapshots import ErrorSnapshot, JobSnapshot
 from ._validate import check_tags
+from ._waiters import enlist, wake
 
 if TYPE_CHECKING:
     from ._backend import JobRequest
@@ -128,11 +129,8 @@ class JobRecord:
         self.finished_at = now
         self.value = value
         self.error = error
-        waiters = self._waiters
-        if waiters is not None:
-            self._waiters = None
-            for task in waiters:
-                trio.lowlevel.reschedule(task)
+        waiters, self._waiters = self._waiters, None
+        wake(waiters)
         if self.observer is not None:
             self.observer(self)
         events = self.events
@@ -165,17 +163,9 @@ class JobRecord:
         if self.status.is_final:
             await trio.lowlevel.checkpoint()
             return
-        task = trio.lowlevel.current_task()
-        waiters = self._waiters
-        if waiters is None:
-            waiters = self._waiters = []
-        waiters.append(task)
-
-        def abort(_: object) -> trio.lowlevel.Abort:
-            waiters.remove(task)  # cancelled before the end: `finish` must not wake it
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        if self._waiters is None:
+            self._waiters = []
+        await trio.lowlevel.wait_task_rescheduled(enlist(self._waiters))
 
     async def wait_accepted(self) -> None:
         """Return once its acceptance is in the journal (at once without one), as a submitter must

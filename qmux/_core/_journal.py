@@ -1,7 +1,8 @@
 """Durability: every session and job recorded as it changes, in batches, off the event loop.
 
 Recording is synchronous and cheap (the changed object goes into a buffer, the latest per id
-wins); one writer task takes a snapshot of each changed object per batch (`SessionSource`, `JobSource`) and
+wins, and the writer is woken if it sleeps: a dict store and an attribute test per change); one
+writer task takes a snapshot of each changed object per batch (`SessionSource`, `JobSource`) and
 hands the batch to a `JournalStore`, in a worker thread when the store blocks. The core knows
 stores only through that protocol: SQLite, memory and others live in ``qmux.journal``. Whoever
 must not answer before a row is durable (a job's submitter, SPEC J4's "accepted") waits on the
@@ -18,6 +19,7 @@ import trio
 
 from ._errors import StorageError
 from ._snapshots import JobSnapshot, SessionSnapshot
+from ._waiters import enlist, wake
 
 if TYPE_CHECKING:
     from ._time import WallClock
@@ -82,18 +84,25 @@ _LAST_RETRY: Final = 30.0
 class Ticket:
     """The fate of one batch: wait on it to know your rows are durable, or why they are not."""
 
-    __slots__ = ("_written", "error")
+    __slots__ = ("_waiters", "error", "settled")
 
     def __init__(self) -> None:
-        self._written = trio.Event()
+        self._waiters: list[trio.lowlevel.Task] | None = None
+        self.settled = False
         self.error: StorageError | None = None
 
     def settle(self, error: StorageError | None) -> None:
-        self.error = error
-        self._written.set()
+        self.error, self.settled = error, True
+        waiters, self._waiters = self._waiters, None
+        wake(waiters)
 
     async def wait(self) -> None:
-        await self._written.wait()
+        if self.settled:
+            await trio.lowlevel.checkpoint()
+        else:
+            if self._waiters is None:
+                self._waiters = []
+            await trio.lowlevel.wait_task_rescheduled(enlist(self._waiters))
         if self.error is not None:
             raise self.error
 
@@ -109,9 +118,9 @@ class Journal:
         self._sessions: dict[str, SessionSource] = {}
         self._jobs: dict[str, JobSource] = {}
         self._ticket = Ticket()
-        self._pending = trio.Event()
-        #: set by every new change: after a refused batch, new waiters end the writer's backoff
-        self._fresh = trio.Event()
+        #: the writer task, and whether it sleeps until the next change (which then wakes it)
+        self._writer: trio.lowlevel.Task | None = None
+        self._asleep = False
         self._limiter = trio.CapacityLimiter(1)
         self._idle = trio.Event()
         self._idle.set()
@@ -125,31 +134,46 @@ class Journal:
 
     def session_changed(self, session: SessionSource) -> Ticket:
         self._sessions[session.session_id] = session
-        return self._buffered()
+        if self._asleep:
+            self._wake()
+        return self._ticket
 
     def job_changed(self, job: JobSource) -> Ticket:
         self._jobs[job.job_id] = job
-        return self._buffered()
-
-    def _buffered(self) -> Ticket:
-        self._pending.set()
-        self._fresh.set()
+        if self._asleep:
+            self._wake()
         return self._ticket
+
+    def _wake(self) -> None:
+        assert self._writer is not None
+        self._asleep = False
+        trio.lowlevel.reschedule(self._writer)
+
+    async def _sleep(self) -> None:
+        """Wait for the next change (recorded since the writer last looked)."""
+        self._asleep = True
+        await trio.lowlevel.wait_task_rescheduled(self._woken_early)
+
+    def _woken_early(self, _: object) -> trio.lowlevel.Abort:
+        """The writer's sleep was cancelled (its backoff ran out, or the service stops): no change may wake it now."""
+        self._asleep = False
+        return trio.lowlevel.Abort.SUCCEEDED
 
     # -- writing ---------------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The writer task: one batch at a time, whatever accumulated while the last was written."""
+        self._writer = trio.lowlevel.current_task()
         task_status.started()
         backoff = _FIRST_RETRY
         while True:
-            await self._pending.wait()
+            if not (self._sessions or self._jobs):
+                await self._sleep()
             if await self._write_batch():
                 backoff = _FIRST_RETRY
             else:  # the store refuses writes: try again later, or as soon as anyone new waits on it
-                self._fresh = trio.Event()
                 with trio.move_on_after(backoff):
-                    await self._fresh.wait()
+                    await self._sleep()
                 backoff = min(backoff * 2, _LAST_RETRY)
 
     async def _write_batch(self) -> bool:
@@ -160,7 +184,6 @@ class Journal:
         again (a job that finished during an outage is not left RUNNING in the journal). Its
         ticket fails, so that no one is told something is durable that is not.
         """
-        self._pending = trio.Event()
         self._idle = trio.Event()
         posix = self._posix
         session_sources, job_sources = self._sessions, self._jobs
@@ -188,7 +211,6 @@ class Journal:
                 self._sessions.setdefault(key, session)
             for key, job in job_sources.items():
                 self._jobs.setdefault(key, job)
-            self._pending.set()
         self._idle.set()
         return error is None
 
