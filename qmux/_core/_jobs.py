@@ -211,7 +211,12 @@ class JobRecord:
         return self.status.value
 
     async def get_result(self) -> Any:
-        await self.wait()
+        if self.status.is_final:  # `wait()`, inline: every round trip comes here
+            await trio.lowlevel.checkpoint()
+        else:
+            if self._waiters is None:
+                self._waiters = []
+            await trio.lowlevel.wait_task_rescheduled(enlist(self._waiters))
         if self.error is not None:
             raise self.error.with_traceback(None)
         return self.value

@@ -227,7 +227,8 @@ class Service(BackendDirectory):
         owner: str | None = None,
     ) -> JobRecord:
         """Submit a job outside any session (job mode)."""
-        program_id, options, checked_tags = check_program_id(program_id), check_options(options), check_tags(tags)
+        program_id, options = check_program_id(program_id), check_options(options)
+        checked_tags = () if tags == () else check_tags(tags)
         if not self._accepting:
             raise ServiceClosedError("the service is shutting down and accepts no jobs")
         scheduler = self._schedulers.get(check_id(backend, name="backend"))
@@ -239,7 +240,7 @@ class Service(BackendDirectory):
         job = JobRecord(
             JobRequest(new_id(), None, program_id, inputs, options),
             backend,
-            trio.current_time(),
+            scheduler.now(),
             self._bound.cancel_in_line,
             owner=owner,
             clock=self._clock,
