@@ -180,8 +180,8 @@ class JobRecord:
             await self.canceller(self)
             raise
 
-    def snapshot(self, posix: Callable[[float], float]) -> JobSnapshot:
-        """What the journal keeps of this job (`posix` turns Trio times into POSIX seconds)."""
+    def snapshot(self, epoch: float) -> JobSnapshot:
+        """What the journal keeps of this job (Trio times + `epoch` are POSIX seconds)."""
         error = None
         if self.error is not None:
             kind = "cancelled" if isinstance(self.error, JobCancelledError) else "failed"
@@ -195,9 +195,9 @@ class JobRecord:
             inputs=request.inputs,
             options=dict(request.options),
             status=self.status.value,
-            created_at=posix(self.created_at),
-            started_at=None if self.started_at is None else posix(self.started_at),
-            finished_at=None if self.finished_at is None else posix(self.finished_at),
+            created_at=self.created_at + epoch,
+            started_at=None if self.started_at is None else self.started_at + epoch,
+            finished_at=None if self.finished_at is None else self.finished_at + epoch,
             value=self.value,
             error=error,
             owner=self.owner,

@@ -11,7 +11,7 @@ must not answer before a row is durable (a job's submitter, SPEC J4's "accepted"
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Protocol, final
 
 import structlog
@@ -33,8 +33,8 @@ class SessionSource(Protocol):
     @property
     def session_id(self) -> str: ...
 
-    def snapshot(self, posix: Callable[[float], float]) -> SessionSnapshot:
-        """Its state now, with Trio times turned into POSIX seconds by `posix`."""
+    def snapshot(self, epoch: float) -> SessionSnapshot:
+        """Its state now, with Trio times turned into POSIX seconds (Trio time + `epoch`)."""
         ...
 
 
@@ -44,8 +44,8 @@ class JobSource(Protocol):
     @property
     def job_id(self) -> str: ...
 
-    def snapshot(self, posix: Callable[[float], float]) -> JobSnapshot:
-        """Its state now, with Trio times turned into POSIX seconds by `posix`."""
+    def snapshot(self, epoch: float) -> JobSnapshot:
+        """Its state now, with Trio times turned into POSIX seconds (Trio time + `epoch`)."""
         ...
 
 
@@ -124,11 +124,8 @@ class Journal:
         self._limiter = trio.CapacityLimiter(1)
         self._idle = trio.Event()
         self._idle.set()
-        #: Trio time plus this is POSIX seconds: float arithmetic, several times per row
+        #: Trio time plus this is POSIX seconds: an addition, several times per row (no call)
         self._epoch = clock.wall_epoch.timestamp() - clock.trio_epoch
-
-    def _posix(self, trio_time: float) -> float:
-        return trio_time + self._epoch
 
     # -- recording (synchronous, cheap: the snapshot is taken when the batch is written) ---------
 
@@ -185,10 +182,10 @@ class Journal:
         ticket fails, so that no one is told something is durable that is not.
         """
         self._idle = trio.Event()
-        posix = self._posix
+        epoch = self._epoch
         session_sources, job_sources = self._sessions, self._jobs
-        sessions = [session.snapshot(posix) for session in session_sources.values()]
-        jobs = [job.snapshot(posix) for job in job_sources.values()]
+        sessions = [session.snapshot(epoch) for session in session_sources.values()]
+        jobs = [job.snapshot(epoch) for job in job_sources.values()]
         ticket = self._ticket
         self._sessions, self._jobs, self._ticket = {}, {}, Ticket()
         error: StorageError | None = None

@@ -264,9 +264,11 @@ class SessionActor:
         checked_tags = () if tags == () else check_tags(tags)
         if self.durable is not None:  # checked here: an await that returns at once still costs a coroutine
             await self.wait_durable()
-        job = await self._call(self._on_submit, program_id, inputs, checked_options, checked_tags)
+        job = await self._call(self._on_submit, program_id, inputs, checked_options, checked_tags, schedule=False)
         if job.durable is not None:
-            await job.wait_accepted()
+            await job.wait_accepted()  # the call's one schedule point: the wait for the journal
+        else:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         return job
 
     async def wait_durable(self) -> None:
@@ -337,8 +339,12 @@ class SessionActor:
 
     # -- messaging ---------------------------------------------------------------------------
 
-    async def _call(self, handler: Callable[[*_Args], _T], *args: *_Args) -> _T:
-        """Have the actor run `handler(*args)` and wait for its answer (or the refusal it raises)."""
+    async def _call(self, handler: Callable[[*_Args], _T], *args: *_Args, schedule: bool = True) -> _T:
+        """Have the actor run `handler(*args)` and wait for its answer (or the refusal it raises).
+
+        Handled inline, the call lets the other tasks run before it returns (a schedule point, as
+        any Trio call has) unless `schedule` is false: the caller then makes one itself.
+        """
         if self._ended:  # the actor is gone: its final state answers at once
             return handler(*args)
         if self._parked and self._waiting is not None and not self._mailbox:
@@ -350,7 +356,8 @@ class SessionActor:
                     value = self._serve(handler, args)
                 finally:
                     self._rearm()
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                if schedule:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 return value
         if self._calls_waiting >= self._max_mailbox:
             raise CapacityError(
@@ -766,11 +773,11 @@ class SessionActor:
 
     # -- observing ---------------------------------------------------------------------------
 
-    def snapshot(self, posix: Callable[[float], float]) -> SessionSnapshot:
-        """What the journal keeps of this session (`posix` turns Trio times into POSIX seconds)."""
+    def snapshot(self, epoch: float) -> SessionSnapshot:
+        """What the journal keeps of this session (Trio times + `epoch` are POSIX seconds)."""
 
         def wall(at: float | None) -> float | None:
-            return None if at is None else posix(at)
+            return None if at is None else at + epoch
 
         machine = self.machine
         return SessionSnapshot(
@@ -784,14 +791,14 @@ class SessionActor:
             accepting_jobs=machine.accepting_jobs,
             closed_reason=machine.closed_reason.value if machine.closed_reason else None,
             root_job_id=self.root_job_id,
-            opened_at=posix(machine.opened_at),
+            opened_at=machine.opened_at + epoch,
             started_at=wall(machine.started_at),
             activated_at=wall(machine.activated_at),
             deactivated_at=wall(machine.deactivated_at),
             closed_at=wall(machine.closed_at),
             last_job_started=wall(machine.last_job_started),
             last_job_completed=wall(machine.last_job_completed),
-            timestamps=tuple((status, posix(at)) for status, at in machine.timestamps),
+            timestamps=tuple((status, at + epoch) for status, at in machine.timestamps),
             owner=self.owner,
         )
 
