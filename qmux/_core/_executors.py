@@ -1,7 +1,7 @@
 """The executor pool of one backend: long-lived tasks that run its jobs, one at a time each.
 
 The scheduler (``_scheduler.py``) decides *what* runs; the pool runs it. An executor that ends a
-job hands it back (`on_done`) with itself already free, so that the job its settling starts (a
+job hands it back (`PoolOwner.settle`) with itself already free, so that the job its settling starts (a
 session's next, S7) comes straight back to it, often without a trip through Trio's scheduler.
 A job is stopped by cancelling the executor's scope (J2, `job_timeout`); whatever the backend
 raises fails that job only (J3); a job still held when the service cancels the pool fails as
@@ -24,9 +24,8 @@ from ._jobs import JobRecord, JobStatus
 if TYPE_CHECKING:
     from ._backend import Backend
 
-__all__ = ["Claimant", "ExecutorPool"]
+__all__ = ["Claimant", "ExecutorPool", "PoolOwner"]
 
-_log = structlog.get_logger("qmux")
 #: jobs an executor may run back to back, when each is handed over as the last ends, before it yields
 _STREAK = 16
 
@@ -62,29 +61,31 @@ class Claimant(Protocol):
         ...
 
 
+class PoolOwner(Protocol):
+    """What a pool reports to and borrows from: its backend's scheduler (nothing bound per pool)."""
+
+    #: the backend's logger, bound to its name
+    log: structlog.typing.FilteringBoundLogger
+
+    #: Trio's clock, read directly
+    now: Callable[[], float]
+
+    def settle(self, job: JobRecord, session: Claimant | None) -> None:
+        """A job has ended (any terminal state); the executor that ran it is free again."""
+
+
 @final
 class ExecutorPool:
     """Runs one backend's jobs on executor tasks in the service's nursery."""
 
-    def __init__(
-        self,
-        backend: Backend,
-        nursery: trio.Nursery,
-        *,
-        on_done: Callable[[JobRecord, Claimant | None], None],
-        log: structlog.typing.FilteringBoundLogger | None = None,
-        now: Callable[[], float] = trio.current_time,
-    ) -> None:
+    def __init__(self, backend: Backend, nursery: trio.Nursery, *, owner: PoolOwner) -> None:
         self._backend = backend
-        #: Trio's clock (its scheduler's, read directly)
-        self._now = now
         self._nursery = nursery
-        self._on_done = on_done
+        self._owner = owner
+        self._log = owner.log
         #: executors with no job, ready for the next one
         self._parked: list[_Executor] = []
         self._closed = False
-        #: bound to the backend's name; its scheduler's, when it passes one (one logger per backend, not two)
-        self._log = log if log is not None else _log.bind(backend=backend.name)
 
     def close(self) -> None:
         """Start nothing more: executors that finish their job end."""
@@ -175,7 +176,7 @@ class ExecutorPool:
                     self._log.warning(
                         "job.failed", error="service shutdown", job_id=current.job_id, session_id=current.session_id
                     )
-                self._on_done(current, session)
+                self._owner.settle(current, session)
 
     def _release(self, executor: _Executor, done: JobRecord, session: Claimant | None) -> None:
         """Settle a finished job with the executor already free (parked).
@@ -185,7 +186,7 @@ class ExecutorPool:
         scheduler, rather than to a new task.
         """
         self._parked.append(executor)
-        self._on_done(done, session)
+        self._owner.settle(done, session)
 
     async def _park(self, executor: _Executor) -> tuple[tuple[JobRecord, Claimant | None], bool] | None:
         """The next job, and whether it came without waiting; ``None``: none will come.
@@ -240,7 +241,7 @@ class ExecutorPool:
             except Exception as exc:  # the backend's failure is this job's, and only its (J3)
                 self._failed(job, exc)
             else:
-                if job.finish(JobStatus.DONE, self._now(), value=value):
+                if job.finish(JobStatus.DONE, self._owner.now(), value=value):
                     self._log.debug("job.done", job_id=request.job_id, session_id=request.session_id)
             return
 

@@ -68,7 +68,7 @@ class BackendScheduler:
         self.log: structlog.typing.FilteringBoundLogger = _log.bind(backend=backend.name)
         #: Trio's clock, read directly: ``trio.current_time()`` is three calls deep, and a job reads it thrice
         self.now: Callable[[], float] = trio.lowlevel.current_clock().current_time
-        self._pool = ExecutorPool(backend, nursery, on_done=self._settle, log=self.log, now=self.now)
+        self._pool = ExecutorPool(backend, nursery, owner=self)
 
     @property
     def name(self) -> str:
@@ -247,8 +247,8 @@ class BackendScheduler:
             self._exclusive_running += 1
         self._pool.run(job, session)
 
-    def _settle(self, job: JobRecord, session: Claimant | None) -> None:
-        """A job has ended (the pool tells us): free its slot, tell its session, start what may start."""
+    def settle(self, job: JobRecord, session: Claimant | None) -> None:
+        """A job has ended (its pool tells us): free its slot, tell its session, start what may start."""
         job.cancel_scope = None
         self._running.discard(job)
         if session is not None:
