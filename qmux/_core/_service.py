@@ -261,7 +261,7 @@ class Service(BackendDirectory):
         return Job(job)
 
     def _register_job(self, job: JobRecord) -> None:
-        self._jobs.add(job.job_id, job, job.owner)
+        self._jobs.add(job.request.job_id, job, job.owner)
         job.events, job.position = self.events_hub, self._bound.queue_position
         self._count_unfinished(job)
         if self._journal is not None:
@@ -401,14 +401,14 @@ class Service(BackendDirectory):
         unfinished = self._unfinished_of.get(job.owner)
         if unfinished is None:
             unfinished = self._unfinished_of[job.owner] = set()
-        unfinished.add(job.job_id)
+        unfinished.add(job.request.job_id)
         job.observer = self._bound.job_changed
 
     def _job_changed(self, job: JobRecord) -> None:
         if job.status.is_final:
             unfinished = self._unfinished_of.get(job.owner)
             if unfinished is not None:
-                unfinished.discard(job.job_id)
+                unfinished.discard(job.request.job_id)
                 if not unfinished:
                     del self._unfinished_of[job.owner]
         if self._journal is not None:

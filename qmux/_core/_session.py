@@ -391,12 +391,18 @@ class SessionActor:
         scope = self._waiting
         if scope is None:
             return  # the actor is not waiting: it reads its clocks at the top of its loop
-        if self.machine.state is _CLOSED and not self._running:
+        machine = self.machine
+        if machine.state is _CLOSED and not self._running:
             scope.cancel()
+            return
+        events = self._events
+        if events is None or events.quiet:  # no warning to arm: `deadlines.earliest`, inline (twice a job)
+            deadlines = machine.deadlines
+            deadline = min(deadlines.max_time, deadlines.ittl, deadlines.idle_at_open)
         else:
             deadline = self._wait_deadline()
-            if deadline != self._armed:
-                self._armed = scope.deadline = deadline
+        if deadline != self._armed:
+            self._armed = scope.deadline = deadline
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The actor's life: handle messages and deadlines until closed with nothing running."""
@@ -665,8 +671,7 @@ class SessionActor:
 
     def _wait_deadline(self) -> float:
         """When the actor must wake: the machine's next clock, or a warning's, if anyone listens."""
-        deadlines = self.machine.deadlines
-        deadline = min(deadlines.max_time, deadlines.ittl, deadlines.idle_at_open)  # `earliest`, without a call
+        deadline = self.machine.deadlines.earliest
         events = self._events
         if events is not None and not events.quiet and events.watching(self.session_id):
             deadline = min(deadline, *self._warning_times())
