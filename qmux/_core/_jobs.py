@@ -218,7 +218,7 @@ class JobRecord:
                 self._waiters = []
             await trio.lowlevel.wait_task_rescheduled(enlist(self._waiters))
         if self.error is not None:
-            raise self.error.with_traceback(None)
+            raise _copy_to_raise(self.error)
         return self.value
 
     async def cancel(self) -> None:
@@ -354,3 +354,20 @@ class Job:
 
 def _no_time(_: float | None) -> None:
     return None
+
+
+def _copy_to_raise(error: JobError) -> JobError:
+    """A copy of a job's error for one caller to raise: same type, message, fields and cause.
+
+    Raised, an exception takes a traceback whose frames hold their locals, the job among them
+    (``get_result``'s ``self``, a `Job` handle's port): raising the error the job keeps would make
+    a reference cycle (job, error, traceback, frame, job) that only the cyclic collector frees,
+    once per failed job whose result was asked for. The job keeps an error that is never raised.
+    """
+    kind = type(error)
+    copy = kind.__new__(kind)
+    copy.args = error.args
+    copy.__dict__.update(vars(error))  # job_id, reason, and whatever a subclass or add_note() put there
+    copy.__cause__ = error.__cause__
+    copy.__suppress_context__ = error.__suppress_context__
+    return copy
