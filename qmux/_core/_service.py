@@ -23,6 +23,7 @@ from attrs import frozen
 
 from ._backend import Backend, JobRequest
 from ._checks import BackendDirectory, SessionTerms, check_session_request
+from ._clocks import SessionClocks
 from ._errors import (
     BackendUnavailableError,
     CapacityError,
@@ -157,6 +158,7 @@ class Service(BackendDirectory):
             max_mailbox=self.settings.max_mailbox,
             register_job=bound.register_job,
             on_ended=bound.session_ended,
+            clocks=self._session_clocks,
             on_change=bound.session_changed,
             owner=owner,
             events=self.events_hub,
@@ -272,6 +274,11 @@ class Service(BackendDirectory):
     async def _cancel_in_line(self, job: JobRecord) -> None:
         """Cancel a job-mode job: its backend's scheduler drops it from the line or stops it (J2)."""
         await self._schedulers[job.backend_name].cancel_job(job)
+
+    @functools.cached_property
+    def _session_clocks(self) -> SessionClocks:
+        """Every session's deadlines, in one heap with one task (started with the first deadline)."""
+        return SessionClocks(self._nursery)
 
     @functools.cached_property
     def _bound(self) -> _Bound:

@@ -8,13 +8,14 @@ synchronous, so each message is handled whole.
 What the session's state is, and where each event takes it, is decided by its `SessionMachine`
 (``_session_state.py``, a pure table); the actor owns what the machine does not: its mailbox,
 its queue of jobs, the running ones, its hold on the scheduler, and crash handling. The
-machine's three clocks (max_time S10, ITTL S8-S9, idle at open S19) are the deadline of the one
-cancel scope the actor waits in.
+machine's three clocks (max_time S10, ITTL S8-S9, idle at open S19) come down to one deadline,
+armed in the service's `SessionClocks` (``_clocks.py``), which tells the actor when it comes.
 
 An idle session is what the cyclic garbage collector scans most often (a service may hold
 100,000), so the actor is lean: slots, a mailbox that is a deque made only once a message has to
-wait, its task parked directly rather than on a channel, the logger of its backend rather than
-one of its own, and a caller waiting for a reply is woken directly, without an Event.
+wait, its task parked directly rather than on a channel and in no cancel scope (its clocks are an
+entry in its service's heap), the logger of its backend rather than one of its own, and a caller
+waiting for a reply is woken directly, without an Event.
 
 Once the session is closed and its last running job has ended, the actor task returns and the
 session answers every later message at once from its final state, so a handle stays usable
@@ -54,6 +55,7 @@ from ._snapshots import SessionSnapshot
 from ._validate import check_options, check_program_id, check_tags
 
 if TYPE_CHECKING:
+    from ._clocks import SessionClocks
     from ._journal import Ticket
     from ._scheduler import BackendScheduler
     from ._time import WallClock
@@ -117,10 +119,10 @@ class SessionActor:
     __slots__ = (
         "__weakref__",
         "_accepted",
-        "_armed",
         "_calls_waiting",
         "_canceller",
         "_clock",
+        "_clocks",
         "_ended",
         "_events",
         "_failed_job_id",
@@ -141,6 +143,7 @@ class SessionActor:
         "_waiting",
         "_warned_ittl",
         "_warned_max_time",
+        "armed",
         "backend_name",
         "batch",
         "durable",
@@ -164,6 +167,7 @@ class SessionActor:
         max_mailbox: int,
         register_job: Callable[[JobRecord], None],
         on_ended: Callable[[SessionActor], None],
+        clocks: SessionClocks,
         on_change: Callable[[SessionActor], object] | None = None,
         owner: str | None = None,
         events: EventHub | None = None,
@@ -197,6 +201,7 @@ class SessionActor:
         self._warned_ittl = self._warned_max_time = math.nan
         self._scheduler = scheduler
         self._clock = clock
+        self._clocks = clocks
         self._max_queued_jobs = max_queued_jobs
         self._max_mailbox = max_mailbox
         self._register_job = register_job
@@ -216,9 +221,11 @@ class SessionActor:
         #: the actor's task, and whether it is parked on its empty mailbox (then a message wakes it)
         self._task: trio.lowlevel.Task | None = None
         self._parked = False
-        #: the cancel scope the actor waits in, while it waits (`_rearm` moves its deadline), and that deadline
-        self._waiting: trio.CancelScope | None = None
-        self._armed = math.inf
+        #: whether the actor is in its wait: callers are served in their own task, and whatever is
+        #: handled there re-arms its clocks (`_rearm`); out of it, it arms them before it waits again
+        self._waiting = False
+        #: the deadline armed in `clocks` (``inf``: none)
+        self.armed = math.inf
         #: its backend's logger (bound to the backend's name): every event also names the session
         self._log = scheduler.log
         self._log.info(
@@ -347,11 +354,11 @@ class SessionActor:
         """
         if self._ended:  # the actor is gone: its final state answers at once
             return handler(*args)
-        if self._parked and self._waiting is not None and not self._mailbox:
+        if self._parked and self._waiting and not self._mailbox:
             # The actor is parked on an empty mailbox: handling the message here, whole and at
             # once, is what it would do next, without two trips through Trio's scheduler.
             await trio.lowlevel.checkpoint_if_cancelled()
-            if self._parked and self._waiting is not None and not self._mailbox:
+            if self._parked and self._waiting and not self._mailbox:
                 try:
                     value = self._serve(handler, args)
                 finally:
@@ -376,24 +383,38 @@ class SessionActor:
         if mailbox is None:
             mailbox = self._mailbox = deque()
         mailbox.append(message)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Reschedule the actor's task if it is parked."""
         if self._parked:
             self._parked = False
             assert self._task is not None
             trio.lowlevel.reschedule(self._task)
 
     def _unpark(self, _: object) -> trio.lowlevel.Abort:
-        """The actor's wait was cancelled (a clock ran out, or the service stops): no message may wake it now."""
+        """The actor's wait was cancelled (the service stops): no message may wake it now."""
         self._parked = False
         return trio.lowlevel.Abort.SUCCEEDED
 
+    def clock_ran_out(self, deadline: float) -> None:
+        """The deadline it armed has come (its service's clocks tell it): act on it now, whole."""
+        self.armed = math.inf
+        if self._ended:
+            return
+        try:
+            self._on_deadlines(self._scheduler.now())
+        except Exception as exc:  # a bug in acting on its clocks: this session crashes, not the clocks
+            self._crash(exc)
+        self._rearm()
+
     def _rearm(self) -> None:
-        """After a message handled outside the actor's task: move its wait to the new deadline, or end it."""
-        scope = self._waiting
-        if scope is None:
+        """After something handled outside the actor's task: arm its next deadline, or end it."""
+        if not self._waiting:
             return  # the actor is not waiting: it reads its clocks at the top of its loop
         machine = self.machine
         if machine.state is _CLOSED and not self._running:
-            scope.cancel()
+            self._wake()  # nothing left to do: it ends
             return
         events = self._events
         if events is None or events.quiet:  # no warning to arm: `deadlines.earliest`, inline (twice a job)
@@ -401,8 +422,9 @@ class SessionActor:
             deadline = min(deadlines.max_time, deadlines.ittl, deadlines.idle_at_open)
         else:
             deadline = self._wait_deadline()
-        if deadline != self._armed:
-            self._armed = scope.deadline = deadline
+        if deadline != self.armed:
+            self.armed = deadline
+            self._clocks.arm(self, deadline)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The actor's life: handle messages and deadlines until closed with nothing running."""
@@ -411,22 +433,28 @@ class SessionActor:
         burst = 0
         try:
             while True:
-                self._on_deadlines(trio.current_time())
+                self._on_deadlines(self._scheduler.now())
                 if self.machine.state is _CLOSED and not self._running:
                     break
                 if not self._mailbox or burst >= _BURST:
-                    # wait for a message or a clock; after a burst, only let the others run first
+                    # wait for a message (its clocks are acted on while it waits); after a burst,
+                    # only let the others run first
                     burst = 0
-                    self._armed = deadline = self._wait_deadline()
-                    with trio.move_on_at(deadline) as self._waiting:
+                    deadline = self._wait_deadline()
+                    if deadline != self.armed:
+                        self.armed = deadline
+                        self._clocks.arm(self, deadline)
+                    self._waiting = True
+                    try:
                         if self._mailbox:
                             await trio.lowlevel.checkpoint()
                         else:
                             self._parked = True
                             await trio.lowlevel.wait_task_rescheduled(self._unpark)
-                    self._waiting = None
+                    finally:
+                        self._waiting = False
                     if not self._mailbox:
-                        continue  # a clock ran out, or callers were served while it waited
+                        continue  # it ends, or callers were served while it waited
                 burst += 1
                 assert self._mailbox is not None
                 handler, args, reply = self._mailbox.popleft()
@@ -462,6 +490,7 @@ class SessionActor:
     def _end(self) -> None:
         """The actor task is returning: settle every job and every caller still waiting."""
         self._ended = True
+        self.armed = math.inf  # its clocks' entry is stale now
         self._task = self._canceller = None  # no reference cycle outlives the task: refcounting frees it
         if self.machine.state is not _CLOSED:  # cancelled from outside: the service shut down
             self._fire(Event.SHUTDOWN)
