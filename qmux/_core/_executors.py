@@ -126,7 +126,16 @@ class ExecutorPool:
                 scope = executor.scope
                 with scope:
                     while True:
-                        assert current is not None
+                        if current is None:  # the next job: handed over as the last ended, or waited for
+                            if executor.next is not None:
+                                (current, session), executor.next = executor.next, None
+                                reused = True
+                            elif self._closed:
+                                return
+                            else:  # parked (in `_parked` since `_release`), in its scope: `run` hands it one
+                                executor.waiting = True
+                                current, session = await trio.lowlevel.wait_task_rescheduled(executor.abort)
+                                reused = False
                         streak = streak + 1 if reused else 0
                         if streak >= _STREAK:  # let others run now and then, as a task per job would
                             streak = 0
@@ -140,14 +149,6 @@ class ExecutorPool:
                             scope.deadline = math.inf
                         self._release(executor, current, session)
                         current = session = None  # a parked executor keeps no job, result or session alive
-                        if executor.next is not None:  # handed over as the last ended: no await at all
-                            (current, session), executor.next = executor.next, None
-                            reused = True
-                            continue
-                        handed = await self._park(executor)
-                        if handed is None:
-                            return
-                        (current, session), reused = handed
                 # the scope was cancelled: the job in hand was cancelled, or ran past job_timeout
                 executor.scope = trio.CancelScope()
                 assert current is not None
@@ -155,10 +156,6 @@ class ExecutorPool:
                     self._stopped(current, timed_out=bool(timeout) and trio.current_time() >= scope.deadline)
                 self._release(executor, current, session)
                 current = session = None
-                handed = await self._park(executor)
-                if handed is None:
-                    return
-                (current, session), reused = handed
         finally:
             if executor in self._parked:
                 self._parked.remove(executor)
@@ -187,20 +184,6 @@ class ExecutorPool:
         """
         self._parked.append(executor)
         self._owner.settle(done, session)
-
-    async def _park(self, executor: _Executor) -> tuple[tuple[JobRecord, Claimant | None], bool] | None:
-        """The next job, and whether it came without waiting; ``None``: none will come.
-
-        The executor is already in `_parked` (`_release`).
-        """
-        if executor.next is not None:
-            handed, executor.next = executor.next, None
-            return handed, True
-        if self._closed:
-            return None
-        executor.waiting = True
-        waited: tuple[JobRecord, Claimant | None] = await trio.lowlevel.wait_task_rescheduled(executor.abort)
-        return waited, False
 
     async def _run_one(self, job: JobRecord, session: Claimant | None) -> None:
         """Execute one job and record DONE or ERROR; a cancellation propagates to the executor.
