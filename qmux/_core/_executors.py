@@ -64,8 +64,9 @@ class Claimant(Protocol):
 class PoolOwner(Protocol):
     """What a pool reports to and borrows from: its backend's scheduler (nothing bound per pool)."""
 
-    #: the backend's logger, bound to its name
+    #: the backend's logger, bound to its name, and whether its debug events can be emitted
     log: structlog.typing.FilteringBoundLogger
+    logs_debug: bool
 
     #: Trio's clock, read directly
     now: Callable[[], float]
@@ -83,6 +84,7 @@ class ExecutorPool:
         self._nursery = nursery
         self._owner = owner
         self._log = owner.log
+        self._logs_debug = owner.logs_debug
         #: executors with no job, ready for the next one
         self._parked: list[_Executor] = []
         self._closed = False
@@ -197,13 +199,14 @@ class ExecutorPool:
         request = job.request
         while True:
             job.attempts += 1
-            self._log.debug(
-                "job.started",
-                program_id=request.program_id,
-                job_id=request.job_id,
-                session_id=request.session_id,
-                attempt=job.attempts,
-            )
+            if self._logs_debug:
+                self._log.debug(
+                    "job.started",
+                    program_id=request.program_id,
+                    job_id=request.job_id,
+                    session_id=request.session_id,
+                    attempt=job.attempts,
+                )
             try:
                 value = await self._backend.execute(request)
             except TransientBackendError as exc:
@@ -224,7 +227,7 @@ class ExecutorPool:
             except Exception as exc:  # the backend's failure is this job's, and only its (J3)
                 self._failed(job, exc)
             else:
-                if job.finish(JobStatus.DONE, self._owner.now(), value=value):
+                if job.finish(JobStatus.DONE, self._owner.now(), value=value) and self._logs_debug:
                     self._log.debug("job.done", job_id=request.job_id, session_id=request.session_id)
             return
 

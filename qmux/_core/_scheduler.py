@@ -21,6 +21,7 @@ its `ExecutorPool` (``_executors.py``), which tells it when each ends.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, final
@@ -38,6 +39,21 @@ if TYPE_CHECKING:
 __all__ = ["BackendScheduler", "Claimant"]
 
 _log = structlog.get_logger("qmux")
+
+
+def _drops_debug(log: object) -> bool:
+    """Whether `log` is one of structlog's filtering loggers (``make_filtering_bound_logger``) set
+    above debug. Their level is fixed with their class, so a debug event it would drop need not be
+    built (three a job: a dict of fields and a call each). Any other logger (a stdlib one, whose
+    level can change) is given every event, as before."""
+    effective_level = getattr(log, "get_effective_level", None)
+    if effective_level is None:
+        return False
+    try:
+        level = effective_level()
+        return bool(level > logging.DEBUG and type(log) is structlog.make_filtering_bound_logger(level))
+    except Exception:  # not a level structlog knows: it decides for itself
+        return False
 
 
 @final
@@ -66,6 +82,8 @@ class BackendScheduler:
         #: bound to the backend's name, once: its executors and its sessions log through it (a session
         #: adds its id to each event), so that no session carries a logger of its own
         self.log: structlog.typing.FilteringBoundLogger = _log.bind(backend=backend.name)
+        #: whether its debug events can be emitted: the per-job ones are built only then
+        self.logs_debug = not _drops_debug(self.log)
         #: Trio's clock, read directly: ``trio.current_time()`` is three calls deep, and a job reads it thrice
         self.now: Callable[[], float] = trio.lowlevel.current_clock().current_time
         self._pool = ExecutorPool(backend, nursery, owner=self)

@@ -250,7 +250,8 @@ class Service(BackendDirectory):
         )
         scheduler.submit(job)
         self._register_job(job)
-        scheduler.log.debug("job.queued", job_id=job.job_id, program_id=program_id, mode="job")
+        if scheduler.logs_debug:
+            scheduler.log.debug("job.queued", job_id=job.job_id, program_id=program_id, mode="job")
         if job.durable is not None:
             await job.wait_accepted()
         return job

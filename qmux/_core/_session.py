@@ -128,6 +128,7 @@ class SessionActor:
         "_failed_job_id",
         "_ittl_lead",
         "_log",
+        "_logs_debug",
         "_mailbox",
         "_max_mailbox",
         "_max_queued_jobs",
@@ -228,6 +229,7 @@ class SessionActor:
         self.armed = math.inf
         #: its backend's logger (bound to the backend's name): every event also names the session
         self._log = scheduler.log
+        self._logs_debug = scheduler.logs_debug
         self._log.info(
             "session.opened",
             session_id=session_id,
@@ -567,7 +569,10 @@ class SessionActor:
         self._queue.append(job)
         self._scheduler.session_queued(1)
         self._register_job(job)
-        self._log.debug("job.queued", session_id=self.session_id, job_id=job_id, program_id=program_id, root=is_root)
+        if self._logs_debug:
+            self._log.debug(
+                "job.queued", session_id=self.session_id, job_id=job_id, program_id=program_id, root=is_root
+            )
         self._accepted += 1
         if self._accepted == self.terms.max_jobs:  # its last: it takes no more, closes when drained (L1)
             self._fire(Event.LIMIT_REACHED)
