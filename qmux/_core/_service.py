@@ -199,7 +199,15 @@ class Service(BackendDirectory):
         return self._open_of.get(owner, 0)
 
     def unfinished_jobs_of(self, owner: str | None) -> int:
-        """How many jobs tagged `owner` are queued or running now (a front door bounds it per tenant)."""
+        """How many jobs tagged `owner` are queued or running now (a front door bounds it per tenant).
+
+        The counts are kept from the first time anyone asks (every unfinished job is remembered,
+        so they start right): a service no front door bounds never counts.
+        """
+        if not self._counts_unfinished:
+            self._counts_unfinished = True
+            for job in self._jobs:
+                self._count_unfinished(job)
         return len(self._unfinished_of.get(owner, ()))
 
     def _known(self, session_id: str) -> bool:
@@ -402,15 +410,21 @@ class Service(BackendDirectory):
         self.backend(backend)
         return self._schedulers[backend].queue_info()
 
+    #: whether unfinished jobs are counted per owner (once a front door asked, `unfinished_jobs_of`)
+    _counts_unfinished = False
+
     def _count_unfinished(self, job: JobRecord) -> None:
-        """Count `job` as its owner's until it ends; it tells the journal of each change too."""
+        """Watch `job` until it ends: the journal records each change, and its owner's count of
+        unfinished jobs includes it (if counts are kept). Without either, it is told nothing."""
         if job.status.is_final:
             return
-        unfinished = self._unfinished_of.get(job.owner)
-        if unfinished is None:
-            unfinished = self._unfinished_of[job.owner] = set()
-        unfinished.add(job.request.job_id)
-        job.observer = self._bound.job_changed
+        if self._counts_unfinished:
+            unfinished = self._unfinished_of.get(job.owner)
+            if unfinished is None:
+                unfinished = self._unfinished_of[job.owner] = set()
+            unfinished.add(job.request.job_id)
+        if self._counts_unfinished or self._journal is not None:
+            job.observer = self._bound.job_changed
 
     def _job_changed(self, job: JobRecord) -> None:
         if job.status.is_final:

@@ -265,3 +265,22 @@ async def test_J4_a_crash_met_through_the_mailbox_fails_the_caller_and_the_sessi
         with pytest.raises(qmux.JobFailedError, match="crashed"):
             await queued.result()
         assert await doomed.status() == "Closed"
+
+
+async def test_jobs_are_counted_per_owner_from_before_anyone_asked_until_they_end(autojump_clock: Clock) -> None:
+    """The counts a front door bounds tenants by start right at the first question, however many
+    jobs were submitted before it, and fall as jobs end (in sessions and in job mode)."""
+    async with qmux.open_service([qpu("a"), qpu("b")]) as service:
+        port = service.open_session_port("a", owner="t1")
+        await port.submit("script", job(10))
+        await port.submit("script", job(10))
+        await service.submit_job("b", "script", job(5), owner="t1")
+        await service.submit_job("b", "script", job(5), owner="t2")
+        assert (service.unfinished_jobs_of("t1"), service.unfinished_jobs_of("t2")) == (3, 1)
+        await service.submit_job("b", "script", job(5), owner="t2")  # counted as it comes, now
+        assert service.unfinished_jobs_of("t2") == 2
+        await trio.sleep(15.5)  # b ran its three jobs; a its first
+        assert (service.unfinished_jobs_of("t1"), service.unfinished_jobs_of("t2")) == (1, 0)
+        await trio.sleep(10)
+        assert service.unfinished_jobs_of("t1") == 0 and service.unfinished_jobs_of(None) == 0
+        await port.close()
