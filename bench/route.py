@@ -41,7 +41,7 @@ take the next job handed over as the last ends, an actor that drains its mailbox
 answers a parked actor's callers in their own task: 0.55x, 0.48x, 0.67x. Then the per-job work
 itself, counted with cProfile (``python -m bench --only route --profile --profiler cprofile``):
 Python calls per round trip went from 219 to 120 (session, QPU-like), 231 to 133
-(simulator-like), 152 to 105 (job mode), 201 to 155 (journal). No Trio Event per job (a job's
+(simulator-like), 152 to 105 (job mode), 201 to 150 (journal). No Trio Event per job (a job's
 waiters are parked tasks in a list made when the first waits), no memory channel or reply Event
 per session (a deque made when a message has to wait; a waiting caller is its own parked task);
 the scheduler's notices handled by direct calls; Trio's clock read directly; no event-hub call
