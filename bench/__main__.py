@@ -8,6 +8,7 @@ clean; inside the child, qmux and its baseline alternate round by round.
     python -m bench --quick           # a fast smoke run of everything; writes nothing
     python -m bench --only route      # one benchmark (repeat --only for more); writes nothing
     python -m bench --only route --profile   # the same under pyinstrument, in process
+    python -m bench --only route --profile --profiler cprofile   # under cProfile, by own time
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ def _child(name: str, quick: bool, json_path: str) -> int:
     os._exit(0)
 
 
-def _profile(names: Sequence[str], quick: bool) -> list[Result]:
+def _profile(names: Sequence[str], quick: bool, tool: str = "pyinstrument") -> list[Result]:
+    if tool == "cprofile":
+        return _cprofile(names, quick)
     try:
         from pyinstrument import Profiler
     except ImportError:
@@ -113,11 +116,39 @@ def _profile(names: Sequence[str], quick: bool) -> list[Result]:
     return results
 
 
+#: how many functions a cProfile listing shows
+CPROFILE_TOP = 40
+
+
+def _cprofile(names: Sequence[str], quick: bool) -> list[Result]:
+    """Each benchmark under cProfile, its functions by own time: deterministic call counts, which
+    say what a round trip does (divide by the round trips the benchmark made) better than samples."""
+    import cProfile
+    import pstats
+
+    results = []
+    for name in names:
+        profile = cProfile.Profile()
+        profile.enable()
+        results.append(run_in_process(name, quick))
+        profile.disable()
+        stats = pstats.Stats(profile, stream=sys.stdout)
+        print(f"\n== {name}: {stats.total_calls:,} calls (the benchmark's own included)")  # type: ignore[attr-defined]
+        stats.sort_stats(pstats.SortKey.TIME).print_stats(CPROFILE_TOP)
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this benchmark (repeatable)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in well under a minute")
-    parser.add_argument("--profile", action="store_true", help="run in process under pyinstrument, print profiles")
+    parser.add_argument("--profile", action="store_true", help="run in process under a profiler, print profiles")
+    parser.add_argument(
+        "--profiler",
+        choices=("pyinstrument", "cprofile"),
+        default="pyinstrument",
+        help="with --profile: pyinstrument (sampled call trees) or cprofile (every call, by own time)",
+    )
     parser.add_argument(
         "--output", type=Path, help="write the results here (default: bench/RESULTS.md, full runs only)"
     )
@@ -132,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"qmux benchmarks: {', '.join(names)}{' (quick)' if args.quick else ''}", file=sys.stderr)
     if args.profile:
-        results = _profile(names, args.quick)
+        results = _profile(names, args.quick, args.profiler)
     else:
         results = []
         for name in names:

@@ -53,6 +53,16 @@ NOTES = """
 times the number of live sessions, backends and jobs, are what a full collection scans (plus
 the interpreter's own modules, which the service's ``gc="freeze"`` policy takes out of the
 scans). The type breakdown above says where each item's objects come from.
+
+**What moved it.** Per idle session 39 to 19 (fewer than the raw floor's 22: qmux's actor has no
+channel and waits in no cancel scope of its own): a mailbox that is a deque made when a message
+has to wait, the actor parked directly, its clocks an entry in its service's heap, no logger
+bound per session, slots, the service's callbacks bound once and shared. Per job 8 to 3 queued
+and 7 to 2 finished: no Trio Event per job, and no bound method per job for its canceller,
+observer and queue position. What is left of an idle session is its Trio task (task, context,
+coroutine, Trio's parking objects, about 8), its handle, actor, machine, deadlines, terms, queue,
+running set and history list; of a running job, mostly its executor task and the backend's own
+``trio.sleep``.
 """
 
 

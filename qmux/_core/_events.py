@@ -5,8 +5,9 @@ a job, a backend, an owner) and read at their own pace. Publishing never waits: 
 subscription has a bounded buffer, and a reader that falls behind loses the oldest events and
 is told how many with one ``lagged`` event, so a slow reader never slows a session.
 
-Nothing is made when nobody listens: a publisher asks `wants` first, and an event object
-exists only if some subscription (or the resumption history) will take it.
+Nothing is made when nobody listens: a publisher reads `quiet` (an attribute, no call) and
+asks `wants` only when it is false, and an event object exists only if some subscription (or
+the resumption history) will take it.
 
 For readers that reconnect (Server-Sent Events over HTTP), the hub keeps the most recent events
 in a bounded history while anyone listens and for `linger` seconds after the last one left, so
@@ -15,7 +16,6 @@ that a reader can resume after the last event id it saw (``Last-Event-ID``).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import math
@@ -200,22 +200,37 @@ class EventHub:
         self._linger = linger
         self._keep_history_until = -math.inf
         self._closed = False
+        #: true while no event can reach anyone (nobody subscribed, no history kept for resumption):
+        #: read on every job transition, so publishers skip all work with one attribute test
+        self.quiet = True
 
     # -- publishing --------------------------------------------------------------------------
 
     def wants(self, session_id: str | None, job_id: str | None = None) -> bool:
         """Whether an event of this session or job would reach anyone (cheap: ask before making one)."""
-        if not self._per_owner:  # nobody subscribed: the common case, one dict test
-            return self._keep_history_until != -math.inf and trio.current_time() < self._keep_history_until
-        if self._wide or (session_id is not None and session_id in self._by_session):
+        if self.quiet:
+            return False
+        if self._per_owner:
+            if self._wide or (session_id is not None and session_id in self._by_session):
+                return True
+            if job_id is not None and job_id in self._by_job:
+                return True
+        return self._keeps_history()
+
+    def _keeps_history(self) -> bool:
+        """Whether the history still lingers after the last reader left; once it has not, the hub is quiet."""
+        if self._keep_history_until == -math.inf:
+            return False
+        if trio.current_time() < self._keep_history_until:
             return True
-        if job_id is not None and job_id in self._by_job:
-            return True
-        return self._keep_history_until != -math.inf and trio.current_time() < self._keep_history_until
+        if not self._per_owner:
+            self._keep_history_until = -math.inf
+            self.quiet = True
+        return False
 
     def watching(self, session_id: str) -> bool:
         """Whether anyone listens for this session's events now (warnings are armed only then)."""
-        return bool(self._wide or session_id in self._by_session)
+        return bool(self._per_owner) and bool(self._wide or session_id in self._by_session)
 
     def _now(self) -> dt.datetime:
         return self._wall(trio.current_time())
@@ -279,6 +294,7 @@ class EventHub:
             stamp=self._now,
         )
         self._per_owner[owner] = self._per_owner.get(owner, 0) + 1
+        self.quiet = False
         subscription._finalizer = weakref.finalize(subscription, self._forget, owner, session_id, job_id)
         if after is not None:
             self._replay(subscription, after)
@@ -311,8 +327,11 @@ class EventHub:
         else:
             self._per_owner.pop(owner, None)
         if not self._per_owner:
-            with contextlib.suppress(RuntimeError):  # outside Trio (garbage collected late): no linger
+            try:
                 self._keep_history_until = trio.current_time() + self._linger
+            except RuntimeError:  # outside Trio (garbage collected late): no linger
+                self._keep_history_until = -math.inf
+                self.quiet = True
 
     def end_session(self, session_id: str) -> None:
         """A session has closed and its jobs have ended: its streams end after what they hold."""

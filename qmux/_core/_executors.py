@@ -1,7 +1,7 @@
 """The executor pool of one backend: long-lived tasks that run its jobs, one at a time each.
 
 The scheduler (``_scheduler.py``) decides *what* runs; the pool runs it. An executor that ends a
-job hands it back (`on_done`) with itself already free, so that the job its settling starts (a
+job hands it back (`PoolOwner.settle`) with itself already free, so that the job its settling starts (a
 session's next, S7) comes straight back to it, often without a trip through Trio's scheduler.
 A job is stopped by cancelling the executor's scope (J2, `job_timeout`); whatever the backend
 raises fails that job only (J3); a job still held when the service cancels the pool fails as
@@ -24,9 +24,8 @@ from ._jobs import JobRecord, JobStatus
 if TYPE_CHECKING:
     from ._backend import Backend
 
-__all__ = ["Claimant", "ExecutorPool"]
+__all__ = ["Claimant", "ExecutorPool", "PoolOwner"]
 
-_log = structlog.get_logger("qmux")
 #: jobs an executor may run back to back, when each is handed over as the last ends, before it yields
 _STREAK = 16
 
@@ -62,26 +61,33 @@ class Claimant(Protocol):
         ...
 
 
+class PoolOwner(Protocol):
+    """What a pool reports to and borrows from: its backend's scheduler (nothing bound per pool)."""
+
+    #: the backend's logger, bound to its name, and whether its debug events can be emitted
+    log: structlog.typing.FilteringBoundLogger
+    logs_debug: bool
+
+    #: Trio's clock, read directly
+    now: Callable[[], float]
+
+    def settle(self, job: JobRecord, session: Claimant | None) -> None:
+        """A job has ended (any terminal state); the executor that ran it is free again."""
+
+
 @final
 class ExecutorPool:
     """Runs one backend's jobs on executor tasks in the service's nursery."""
 
-    def __init__(
-        self,
-        backend: Backend,
-        nursery: trio.Nursery,
-        *,
-        on_done: Callable[[JobRecord, Claimant | None], None],
-        log: structlog.typing.FilteringBoundLogger | None = None,
-    ) -> None:
+    def __init__(self, backend: Backend, nursery: trio.Nursery, *, owner: PoolOwner) -> None:
         self._backend = backend
         self._nursery = nursery
-        self._on_done = on_done
+        self._owner = owner
+        self._log = owner.log
+        self._logs_debug = owner.logs_debug
         #: executors with no job, ready for the next one
         self._parked: list[_Executor] = []
         self._closed = False
-        #: bound to the backend's name; its scheduler's, when it passes one (one logger per backend, not two)
-        self._log = log if log is not None else _log.bind(backend=backend.name)
 
     def close(self) -> None:
         """Start nothing more: executors that finish their job end."""
@@ -122,7 +128,16 @@ class ExecutorPool:
                 scope = executor.scope
                 with scope:
                     while True:
-                        assert current is not None
+                        if current is None:  # the next job: handed over as the last ended, or waited for
+                            if executor.next is not None:
+                                (current, session), executor.next = executor.next, None
+                                reused = True
+                            elif self._closed:
+                                return
+                            else:  # parked (in `_parked` since `_release`), in its scope: `run` hands it one
+                                executor.waiting = True
+                                current, session = await trio.lowlevel.wait_task_rescheduled(executor.abort)
+                                reused = False
                         streak = streak + 1 if reused else 0
                         if streak >= _STREAK:  # let others run now and then, as a task per job would
                             streak = 0
@@ -136,10 +151,6 @@ class ExecutorPool:
                             scope.deadline = math.inf
                         self._release(executor, current, session)
                         current = session = None  # a parked executor keeps no job, result or session alive
-                        handed = await self._park(executor)
-                        if handed is None:
-                            return
-                        (current, session), reused = handed
                 # the scope was cancelled: the job in hand was cancelled, or ran past job_timeout
                 executor.scope = trio.CancelScope()
                 assert current is not None
@@ -147,10 +158,6 @@ class ExecutorPool:
                     self._stopped(current, timed_out=bool(timeout) and trio.current_time() >= scope.deadline)
                 self._release(executor, current, session)
                 current = session = None
-                handed = await self._park(executor)
-                if handed is None:
-                    return
-                (current, session), reused = handed
         finally:
             if executor in self._parked:
                 self._parked.remove(executor)
@@ -168,7 +175,7 @@ class ExecutorPool:
                     self._log.warning(
                         "job.failed", error="service shutdown", job_id=current.job_id, session_id=current.session_id
                     )
-                self._on_done(current, session)
+                self._owner.settle(current, session)
 
     def _release(self, executor: _Executor, done: JobRecord, session: Claimant | None) -> None:
         """Settle a finished job with the executor already free (parked).
@@ -178,21 +185,7 @@ class ExecutorPool:
         scheduler, rather than to a new task.
         """
         self._parked.append(executor)
-        self._on_done(done, session)
-
-    async def _park(self, executor: _Executor) -> tuple[tuple[JobRecord, Claimant | None], bool] | None:
-        """The next job, and whether it came without waiting; ``None``: none will come.
-
-        The executor is already in `_parked` (`_release`).
-        """
-        if executor.next is not None:
-            handed, executor.next = executor.next, None
-            return handed, True
-        if self._closed:
-            return None
-        executor.waiting = True
-        waited: tuple[JobRecord, Claimant | None] = await trio.lowlevel.wait_task_rescheduled(executor.abort)
-        return waited, False
+        self._owner.settle(done, session)
 
     async def _run_one(self, job: JobRecord, session: Claimant | None) -> None:
         """Execute one job and record DONE or ERROR; a cancellation propagates to the executor.
@@ -203,17 +196,19 @@ class ExecutorPool:
         session's max_time (R1). Any other exception fails it at once (J3).
         """
         config = self._backend.config
+        request = job.request
         while True:
             job.attempts += 1
-            self._log.debug(
-                "job.started",
-                program_id=job.program_id,
-                job_id=job.job_id,
-                session_id=job.session_id,
-                attempt=job.attempts,
-            )
+            if self._logs_debug:
+                self._log.debug(
+                    "job.started",
+                    program_id=request.program_id,
+                    job_id=request.job_id,
+                    session_id=request.session_id,
+                    attempt=job.attempts,
+                )
             try:
-                value = await self._backend.execute(job.request)
+                value = await self._backend.execute(request)
             except TransientBackendError as exc:
                 delay = config.retry_backoff * 2 ** (job.attempts - 1)
                 deadline = session.max_time_deadline if session is not None else math.inf
@@ -232,8 +227,8 @@ class ExecutorPool:
             except Exception as exc:  # the backend's failure is this job's, and only its (J3)
                 self._failed(job, exc)
             else:
-                if job.finish(JobStatus.DONE, trio.current_time(), value=value):
-                    self._log.debug("job.done", job_id=job.job_id, session_id=job.session_id)
+                if job.finish(JobStatus.DONE, self._owner.now(), value=value) and self._logs_debug:
+                    self._log.debug("job.done", job_id=request.job_id, session_id=request.session_id)
             return
 
     def _failed(

@@ -161,13 +161,14 @@ class Session:
         self._port = service.open_session_port(
             backend_name, max_time=max_time, mode=mode, failure_policy=failure_policy, max_jobs=max_jobs
         )
-        self._tokens: list[contextvars.Token[Session | None]] = []
+        #: the context's previous sessions, one per ``async with`` entered (made at the first: most handles never enter)
+        self._tokens: list[contextvars.Token[Session | None]] | None = None
 
     @classmethod
     def _from_port(cls, service: ServiceAPI, port: SessionPort) -> Session:
         """A handle on a session that already exists (``Session.from_id`` and the like)."""
         session = cls.__new__(cls)
-        session._service, session._port, session._tokens = service, port, []
+        session._service, session._port, session._tokens = service, port, None
         return session
 
     @property
@@ -217,12 +218,15 @@ class Session:
         await self._port.cancel()
 
     async def __aenter__(self) -> Session:
+        if self._tokens is None:
+            self._tokens = []
         self._tokens.append(_current_session.set(self))
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        assert self._tokens, "__aexit__ without __aenter__"
         _current_session.reset(self._tokens.pop())
         with trio.CancelScope(shield=True):  # closing is one message; it must happen even when cancelled
             await self.close()

@@ -13,6 +13,7 @@ from ._errors import JobCancelledError, JobError, ServiceClosedError, StorageErr
 from ._events import Event, EventHub
 from ._snapshots import ErrorSnapshot, JobSnapshot
 from ._validate import check_tags
+from ._waiters import enlist, wake
 
 if TYPE_CHECKING:
     from ._backend import JobRequest
@@ -36,12 +37,20 @@ class JobStatus(enum.Enum):
     #: cancelled, on its own or with its session
     CANCELLED = "CANCELLED"
 
-    @property
-    def is_final(self) -> bool:
-        return self in _FINAL
+    if TYPE_CHECKING:
+
+        @property
+        def is_final(self) -> bool:
+            """Whether it is one of the three terminal states (an attribute of each member, set below)."""
 
 
-_FINAL = frozenset({JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED})
+# Read on every transition: a plain attribute is no call, where a property over a set of members
+# would hash the member (in Python) each time.
+for _status in JobStatus:
+    vars(_status)["is_final"] = _status in (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
+del _status
+
+
 _EVENT_OF_STATUS = {status: status.value.lower() for status in JobStatus}
 _ENDING_KINDS = frozenset({"job.done", "job.error", "job.cancelled"})
 
@@ -87,7 +96,9 @@ class JobRecord:
     events: EventHub | None = None
     #: how many jobs start before it on its backend (SPEC Q1); set by the service
     position: Callable[[JobRecord], int | None] | None = None
-    _done: trio.Event = field(factory=trio.Event)
+    #: the tasks waiting for its end, woken by `finish`; a list only while someone waits (no
+    #: Event per job: most jobs have one waiter, and a finished job kept for lookup has none)
+    _waiters: list[trio.lowlevel.Task] | None = field(default=None, init=False)
 
     @property
     def job_id(self) -> str:
@@ -106,7 +117,9 @@ class JobRecord:
         self.started_at = now
         if self.observer is not None:
             self.observer(self)
-        self.publish()
+        events = self.events
+        if events is not None and not events.quiet:
+            self.publish()
 
     def finish(self, status: JobStatus, now: float, *, value: object = None, error: JobError | None = None) -> bool:
         """Move to a terminal state and wake every waiter; ``False`` if it had already ended."""
@@ -116,10 +129,13 @@ class JobRecord:
         self.finished_at = now
         self.value = value
         self.error = error
-        self._done.set()
+        waiters, self._waiters = self._waiters, None
+        wake(waiters)
         if self.observer is not None:
             self.observer(self)
-        self.publish()
+        events = self.events
+        if events is not None and not events.quiet:
+            self.publish()
         return True
 
     def publish(self) -> None:
@@ -143,7 +159,13 @@ class JobRecord:
         }
 
     async def wait(self) -> None:
-        await self._done.wait()
+        """Return once it has ended (a checkpoint, as any wait is, even if it already has)."""
+        if self.status.is_final:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._waiters is None:
+            self._waiters = []
+        await trio.lowlevel.wait_task_rescheduled(enlist(self._waiters))
 
     async def wait_accepted(self) -> None:
         """Return once its acceptance is in the journal (at once without one), as a submitter must
@@ -158,8 +180,8 @@ class JobRecord:
             await self.canceller(self)
             raise
 
-    def snapshot(self, posix: Callable[[float], float]) -> JobSnapshot:
-        """What the journal keeps of this job (`posix` turns Trio times into POSIX seconds)."""
+    def snapshot(self, epoch: float) -> JobSnapshot:
+        """What the journal keeps of this job (Trio times + `epoch` are POSIX seconds)."""
         error = None
         if self.error is not None:
             kind = "cancelled" if isinstance(self.error, JobCancelledError) else "failed"
@@ -173,9 +195,9 @@ class JobRecord:
             inputs=request.inputs,
             options=dict(request.options),
             status=self.status.value,
-            created_at=posix(self.created_at),
-            started_at=None if self.started_at is None else posix(self.started_at),
-            finished_at=None if self.finished_at is None else posix(self.finished_at),
+            created_at=self.created_at + epoch,
+            started_at=None if self.started_at is None else self.started_at + epoch,
+            finished_at=None if self.finished_at is None else self.finished_at + epoch,
             value=self.value,
             error=error,
             owner=self.owner,
@@ -189,9 +211,14 @@ class JobRecord:
         return self.status.value
 
     async def get_result(self) -> Any:
-        await self._done.wait()
+        if self.status.is_final:  # `wait()`, inline: every round trip comes here
+            await trio.lowlevel.checkpoint()
+        else:
+            if self._waiters is None:
+                self._waiters = []
+            await trio.lowlevel.wait_task_rescheduled(enlist(self._waiters))
         if self.error is not None:
-            raise self.error.with_traceback(None)
+            raise _copy_to_raise(self.error)
         return self.value
 
     async def cancel(self) -> None:
@@ -327,3 +354,20 @@ class Job:
 
 def _no_time(_: float | None) -> None:
     return None
+
+
+def _copy_to_raise(error: JobError) -> JobError:
+    """A copy of a job's error for one caller to raise: same type, message, fields and cause.
+
+    Raised, an exception takes a traceback whose frames hold their locals, the job among them
+    (``get_result``'s ``self``, a `Job` handle's port): raising the error the job keeps would make
+    a reference cycle (job, error, traceback, frame, job) that only the cyclic collector frees,
+    once per failed job whose result was asked for. The job keeps an error that is never raised.
+    """
+    kind = type(error)
+    copy = kind.__new__(kind)
+    copy.args = error.args
+    copy.__dict__.update(vars(error))  # job_id, reason, and whatever a subclass or add_note() put there
+    copy.__cause__ = error.__cause__
+    copy.__suppress_context__ = error.__suppress_context__
+    return copy

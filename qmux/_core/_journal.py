@@ -1,7 +1,8 @@
 """Durability: every session and job recorded as it changes, in batches, off the event loop.
 
 Recording is synchronous and cheap (the changed object goes into a buffer, the latest per id
-wins); one writer task takes a snapshot of each changed object per batch (`SessionSource`, `JobSource`) and
+wins, and the writer is woken if it sleeps: a dict store and an attribute test per change); one
+writer task takes a snapshot of each changed object per batch (`SessionSource`, `JobSource`) and
 hands the batch to a `JournalStore`, in a worker thread when the store blocks. The core knows
 stores only through that protocol: SQLite, memory and others live in ``qmux.journal``. Whoever
 must not answer before a row is durable (a job's submitter, SPEC J4's "accepted") waits on the
@@ -10,7 +11,7 @@ must not answer before a row is durable (a job's submitter, SPEC J4's "accepted"
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Protocol, final
 
 import structlog
@@ -18,6 +19,7 @@ import trio
 
 from ._errors import StorageError
 from ._snapshots import JobSnapshot, SessionSnapshot
+from ._waiters import enlist, wake
 
 if TYPE_CHECKING:
     from ._time import WallClock
@@ -31,8 +33,8 @@ class SessionSource(Protocol):
     @property
     def session_id(self) -> str: ...
 
-    def snapshot(self, posix: Callable[[float], float]) -> SessionSnapshot:
-        """Its state now, with Trio times turned into POSIX seconds by `posix`."""
+    def snapshot(self, epoch: float) -> SessionSnapshot:
+        """Its state now, with Trio times turned into POSIX seconds (Trio time + `epoch`)."""
         ...
 
 
@@ -42,8 +44,8 @@ class JobSource(Protocol):
     @property
     def job_id(self) -> str: ...
 
-    def snapshot(self, posix: Callable[[float], float]) -> JobSnapshot:
-        """Its state now, with Trio times turned into POSIX seconds by `posix`."""
+    def snapshot(self, epoch: float) -> JobSnapshot:
+        """Its state now, with Trio times turned into POSIX seconds (Trio time + `epoch`)."""
         ...
 
 
@@ -82,18 +84,25 @@ _LAST_RETRY: Final = 30.0
 class Ticket:
     """The fate of one batch: wait on it to know your rows are durable, or why they are not."""
 
-    __slots__ = ("_written", "error")
+    __slots__ = ("_waiters", "error", "settled")
 
     def __init__(self) -> None:
-        self._written = trio.Event()
+        self._waiters: list[trio.lowlevel.Task] | None = None
+        self.settled = False
         self.error: StorageError | None = None
 
     def settle(self, error: StorageError | None) -> None:
-        self.error = error
-        self._written.set()
+        self.error, self.settled = error, True
+        waiters, self._waiters = self._waiters, None
+        wake(waiters)
 
     async def wait(self) -> None:
-        await self._written.wait()
+        if self.settled:
+            await trio.lowlevel.checkpoint()
+        else:
+            if self._waiters is None:
+                self._waiters = []
+            await trio.lowlevel.wait_task_rescheduled(enlist(self._waiters))
         if self.error is not None:
             raise self.error
 
@@ -109,56 +118,67 @@ class Journal:
         self._sessions: dict[str, SessionSource] = {}
         self._jobs: dict[str, JobSource] = {}
         self._ticket = Ticket()
-        self._pending = trio.Event()
-        #: set by every new change: after a refused batch, new waiters end the writer's backoff
-        self._fresh = trio.Event()
+        #: the writer task, and whether it sleeps until the next change (which then wakes it)
+        self._writer: trio.lowlevel.Task | None = None
+        self._asleep = False
         self._limiter = trio.CapacityLimiter(1)
         self._idle = trio.Event()
         self._idle.set()
         #: set by `seal`: nothing more is written, and whoever waits to be durable is told so
-        self._sealed: StorageError | None = None
+        self._sealed: Ticket | None = None
         #: the batch being written, which `seal` abandons (a store that hangs must not hold a stop)
         self._in_flight = trio.CancelScope()
-        #: Trio time plus this is POSIX seconds: float arithmetic, several times per row
+        #: Trio time plus this is POSIX seconds: an addition, several times per row (no call)
         self._epoch = clock.wall_epoch.timestamp() - clock.trio_epoch
-
-    def _posix(self, trio_time: float) -> float:
-        return trio_time + self._epoch
 
     # -- recording (synchronous, cheap: the snapshot is taken when the batch is written) ---------
 
     def session_changed(self, session: SessionSource) -> Ticket:
+        if self._sealed is not None:
+            return self._sealed
         self._sessions[session.session_id] = session
-        return self._buffered()
+        if self._asleep:
+            self._wake()
+        return self._ticket
 
     def job_changed(self, job: JobSource) -> Ticket:
-        self._jobs[job.job_id] = job
-        return self._buffered()
-
-    def _buffered(self) -> Ticket:
         if self._sealed is not None:
-            self._sessions.clear()
-            self._jobs.clear()
-            self._ticket.settle(self._sealed)
-            return self._ticket
-        self._pending.set()
-        self._fresh.set()
+            return self._sealed
+        self._jobs[job.job_id] = job
+        if self._asleep:
+            self._wake()
         return self._ticket
+
+    def _wake(self) -> None:
+        assert self._writer is not None
+        self._asleep = False
+        trio.lowlevel.reschedule(self._writer)
+
+    async def _sleep(self) -> None:
+        """Wait for the next change (recorded since the writer last looked)."""
+        self._asleep = True
+        await trio.lowlevel.wait_task_rescheduled(self._woken_early)
+
+    def _woken_early(self, _: object) -> trio.lowlevel.Abort:
+        """The writer's sleep was cancelled (its backoff ran out, or the service stops): no change may wake it now."""
+        self._asleep = False
+        return trio.lowlevel.Abort.SUCCEEDED
 
     # -- writing ---------------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The writer task: one batch at a time, whatever accumulated while the last was written."""
+        self._writer = trio.lowlevel.current_task()
         task_status.started()
         backoff = _FIRST_RETRY
         while True:
-            await self._pending.wait()
+            if not (self._sessions or self._jobs):
+                await self._sleep()
             if await self._write_batch():
                 backoff = _FIRST_RETRY
             else:  # the store refuses writes: try again later, or as soon as anyone new waits on it
-                self._fresh = trio.Event()
                 with trio.move_on_after(backoff):
-                    await self._fresh.wait()
+                    await self._sleep()
                 backoff = min(backoff * 2, _LAST_RETRY)
 
     async def _write_batch(self) -> bool:
@@ -169,15 +189,14 @@ class Journal:
         again (a job that finished during an outage is not left RUNNING in the journal). Its
         ticket fails, so that no one is told something is durable that is not.
         """
-        self._pending = trio.Event()
-        if self._sealed is not None:
-            self._buffered()  # what a refused batch put back is dropped, and its waiters told
+        if self._sealed is not None:  # what a refused batch put back is dropped
+            self._sessions, self._jobs = {}, {}
             return True
         self._idle = trio.Event()
-        posix = self._posix
+        epoch = self._epoch
         session_sources, job_sources = self._sessions, self._jobs
-        sessions = [session.snapshot(posix) for session in session_sources.values()]
-        jobs = [job.snapshot(posix) for job in job_sources.values()]
+        sessions = [session.snapshot(epoch) for session in session_sources.values()]
+        jobs = [job.snapshot(epoch) for job in job_sources.values()]
         ticket = self._ticket
         self._sessions, self._jobs, self._ticket = {}, {}, Ticket()
         error: StorageError | None = None
@@ -192,7 +211,7 @@ class Journal:
                 else:
                     self.store.write(sessions, jobs)
             if self._in_flight.cancelled_caught and self._sealed is not None:
-                error = self._sealed
+                error = self._sealed.error
         except StorageError as exc:
             error = exc
             _log.error("journal.write_failed", error=str(exc), sessions=len(sessions), jobs=len(jobs))
@@ -206,7 +225,6 @@ class Journal:
                 self._sessions.setdefault(key, session)
             for key, job in job_sources.items():
                 self._jobs.setdefault(key, job)
-            self._pending.set()
         self._idle.set()
         return error is None
 
@@ -221,11 +239,15 @@ class Journal:
 
     def seal(self) -> None:
         """Write nothing from now on: a process that handed its work over to another (a node of a
-        cluster) must not overwrite what the new owner recovers. What is buffered is dropped, and
-        whoever waits to know their rows are durable learns that they are not."""
+        cluster) must not overwrite what the new owner recovers. What is buffered is dropped, the
+        batch being written is abandoned, and whoever waits to know their rows are durable learns
+        that they are not."""
         if self._sealed is not None:
             return
-        self._sealed = StorageError("the journal is sealed: this service handed its work over to another process")
+        sealed = Ticket()
+        sealed.settle(StorageError("the journal is sealed: this service handed its work over to another process"))
+        self._sealed = sealed
         self._in_flight.shield = False
         self._in_flight.cancel()
-        self._buffered()
+        self._sessions, self._jobs = {}, {}
+        self._ticket.settle(sealed.error)

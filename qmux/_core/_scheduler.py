@@ -21,7 +21,9 @@ its `ExecutorPool` (``_executors.py``), which tells it when each ends.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 import structlog
@@ -37,6 +39,21 @@ if TYPE_CHECKING:
 __all__ = ["BackendScheduler", "Claimant"]
 
 _log = structlog.get_logger("qmux")
+
+
+def _drops_debug(log: object) -> bool:
+    """Whether `log` is one of structlog's filtering loggers (``make_filtering_bound_logger``) set
+    above debug. Their level is fixed with their class, so a debug event it would drop need not be
+    built (three a job: a dict of fields and a call each). Any other logger (a stdlib one, whose
+    level can change) is given every event, as before."""
+    effective_level = getattr(log, "get_effective_level", None)
+    if effective_level is None:
+        return False
+    try:
+        level = effective_level()
+        return bool(level > logging.DEBUG and type(log) is structlog.make_filtering_bound_logger(level))
+    except Exception:  # not a level structlog knows: it decides for itself
+        return False
 
 
 @final
@@ -64,8 +81,14 @@ class BackendScheduler:
         self._shut_down = False
         #: a node handing this backend over: nothing starts, what runs ends (`pause`)
         self._paused = False
-        self._log = _log.bind(backend=backend.name)
-        self._pool = ExecutorPool(backend, nursery, on_done=self._settle, log=self._log)
+        #: bound to the backend's name, once: its executors and its sessions log through it (a session
+        #: adds its id to each event), so that no session carries a logger of its own
+        self.log: structlog.typing.FilteringBoundLogger = _log.bind(backend=backend.name)
+        #: whether its debug events can be emitted: the per-job ones are built only then
+        self.logs_debug = not _drops_debug(self.log)
+        #: Trio's clock, read directly: ``trio.current_time()`` is three calls deep, and a job reads it thrice
+        self.now: Callable[[], float] = trio.lowlevel.current_clock().current_time
+        self._pool = ExecutorPool(backend, nursery, owner=self)
 
     @property
     def name(self) -> str:
@@ -152,11 +175,11 @@ class BackendScheduler:
         """A session dropped `count` of its queued jobs without running them (cancelled, failed)."""
         self._queued -= count
 
-    def start(self, job: JobRecord, session: Claimant) -> None:
-        """Run one of the holder's jobs now. The holder checks `free_slots` first."""
-        if session is not self.holder or not self.free_slots:
+    def start(self, job: JobRecord, session: Claimant, now: float) -> None:
+        """Run one of the holder's jobs now (Trio time `now`). The holder checks `free_slots` first."""
+        if session is not self.holder or len(self._running) >= self.config.concurrency:
             raise RuntimeError(f"session {session.session_id} dispatched without holding a free slot")
-        self._launch(job, session)
+        self._launch(job, session, now)
 
     # -- job mode ----------------------------------------------------------------------------
 
@@ -181,7 +204,7 @@ class BackendScheduler:
                 trio.current_time(),
                 error=JobCancelledError(f"job {job.job_id} was cancelled", job_id=job.job_id, reason="cancelled"),
             )
-            self._log.debug("job.cancelled", job_id=job.job_id)
+            self.log.debug("job.cancelled", job_id=job.job_id)
             self._pump()
         elif job.status is JobStatus.RUNNING and job.cancel_scope is not None:
             job.cancel_scope.cancel()
@@ -234,29 +257,30 @@ class BackendScheduler:
                 return  # drain first: a dedicated session's jobs never interleave with others'
             lane.popleft()
             if isinstance(head, JobRecord):
-                self._launch(head, None)
+                self._launch(head, None, self.now())
             else:
                 self._claimed.discard(head)
                 self.holder = head
                 head.granted()
 
-    def _launch(self, job: JobRecord, session: Claimant | None) -> None:
+    def _launch(self, job: JobRecord, session: Claimant | None, now: float) -> None:
         self._queued -= 1
-        job.mark_running(trio.current_time())
+        job.mark_running(now)
         self._running.add(job)
         if session is not None and session.exclusive:
             self._exclusive_running += 1
         self._pool.run(job, session)
 
-    def _settle(self, job: JobRecord, session: Claimant | None) -> None:
-        """A job has ended (the pool tells us): free its slot, tell its session, start what may start."""
+    def settle(self, job: JobRecord, session: Claimant | None) -> None:
+        """A job has ended (its pool tells us): free its slot, tell its session, start what may start."""
         job.cancel_scope = None
         self._running.discard(job)
         if session is not None:
             if session.exclusive:
                 self._exclusive_running -= 1
             session.job_finished(job)
-        self._pump()
+        if self.holder is None:  # a holder's next job was started by the holder, if it had one
+            self._pump()
         if self._idle is not None:
             self._idle.set()
             self._idle = None

@@ -9,6 +9,7 @@ waiter is still woken (SPEC J4).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import math
 import re
@@ -22,6 +23,7 @@ from attrs import frozen
 
 from ._backend import Backend, JobRequest
 from ._checks import BackendDirectory, SessionTerms, check_session_request
+from ._clocks import SessionClocks
 from ._errors import (
     BackendUnavailableError,
     CapacityError,
@@ -212,6 +214,7 @@ class Service(BackendDirectory):
     def _new_actor(
         self, session_id: str, scheduler: BackendScheduler, terms: SessionTerms, *, owner: str | None
     ) -> SessionActor:
+        bound = self._bound
         return SessionActor(
             session_id=session_id,
             scheduler=scheduler,
@@ -220,9 +223,10 @@ class Service(BackendDirectory):
             idle_open_timeout=self.settings.idle_open_timeout,
             max_queued_jobs=self.settings.max_queued_jobs_per_session,
             max_mailbox=self.settings.max_mailbox,
-            register_job=self._register_job,
-            on_ended=self._session_ended,
-            on_change=self._journal.session_changed if self._journal else None,
+            register_job=bound.register_job,
+            on_ended=bound.session_ended,
+            clocks=self._session_clocks,
+            on_change=bound.session_changed,
             owner=owner,
             events=self.events_hub,
             warnings=(self.settings.ittl_warning, self.settings.max_time_warning),
@@ -262,7 +266,15 @@ class Service(BackendDirectory):
         return self._open_of.get(owner, 0)
 
     def unfinished_jobs_of(self, owner: str | None) -> int:
-        """How many jobs tagged `owner` are queued or running now (a front door bounds it per tenant)."""
+        """How many jobs tagged `owner` are queued or running now (a front door bounds it per tenant).
+
+        The counts are kept from the first time anyone asks (every unfinished job is remembered,
+        so they start right): a service no front door bounds never counts.
+        """
+        if not self._counts_unfinished:
+            self._counts_unfinished = True
+            for job in self._jobs:
+                self._count_unfinished(job)
         return len(self._unfinished_of.get(owner, ()))
 
     def _known(self, session_id: str) -> bool:
@@ -292,7 +304,8 @@ class Service(BackendDirectory):
         owner: str | None = None,
     ) -> JobRecord:
         """Submit a job outside any session (job mode)."""
-        program_id, options, checked_tags = check_program_id(program_id), check_options(options), check_tags(tags)
+        program_id, options = check_program_id(program_id), check_options(options)
+        checked_tags = () if tags == () else check_tags(tags)
         if not self._accepting:
             raise ServiceClosedError("the service is shutting down and accepts no jobs")
         scheduler = self._schedulers.get(check_id(backend, name="backend"))
@@ -301,17 +314,18 @@ class Service(BackendDirectory):
         if not scheduler.config.operational:
             raise BackendUnavailableError(f"backend {backend!r} is not operational; it accepts no jobs")
         job = JobRecord(
-            JobRequest(new_id(), None, program_id, inputs, dict(options or {})),
+            JobRequest(new_id(), None, program_id, inputs, options),
             backend,
-            trio.current_time(),
-            scheduler.cancel_job,
+            scheduler.now(),
+            self._bound.cancel_in_line,
             owner=owner,
             clock=self._clock,
             tags=checked_tags,
         )
         scheduler.submit(job)
         self._register_job(job)
-        _log.debug("job.queued", job_id=job.job_id, backend=backend, program_id=program_id, mode="job")
+        if scheduler.logs_debug:
+            scheduler.log.debug("job.queued", job_id=job.job_id, program_id=program_id, mode="job")
         if job.durable is not None:
             await job.wait_accepted()
         return job
@@ -324,12 +338,34 @@ class Service(BackendDirectory):
         return Job(job)
 
     def _register_job(self, job: JobRecord) -> None:
-        self._jobs.add(job.job_id, job, job.owner)
-        job.events, job.position = self.events_hub, self._queue_position
+        self._jobs.add(job.request.job_id, job, job.owner)
+        job.events, job.position = self.events_hub, self._bound.queue_position
         self._count_unfinished(job)
         if self._journal is not None:
             job.durable = self._journal.job_changed(job)
-        job.publish()
+        if not self.events_hub.quiet:
+            job.publish()
+
+    async def _cancel_in_line(self, job: JobRecord) -> None:
+        """Cancel a job-mode job: its backend's scheduler drops it from the line or stops it (J2)."""
+        await self._schedulers[job.backend_name].cancel_job(job)
+
+    @functools.cached_property
+    def _session_clocks(self) -> SessionClocks:
+        """Every session's deadlines, in one heap with one task (started with the first deadline)."""
+        return SessionClocks(self._nursery)
+
+    @functools.cached_property
+    def _bound(self) -> _Bound:
+        """The callbacks every actor and job holds, each bound once for the service's life."""
+        return _Bound(
+            register_job=self._register_job,
+            session_ended=self._session_ended,
+            session_changed=self._journal.session_changed if self._journal is not None else None,
+            job_changed=self._job_changed,
+            queue_position=self._queue_position,
+            cancel_in_line=self._cancel_in_line,
+        )
 
     def _queue_position(self, job: JobRecord) -> int | None:
         scheduler = self._schedulers.get(job.backend_name)
@@ -442,18 +478,27 @@ class Service(BackendDirectory):
             raise self._not_served(backend)
         return scheduler.queue_info()
 
+    #: whether unfinished jobs are counted per owner (once a front door asked, `unfinished_jobs_of`)
+    _counts_unfinished = False
+
     def _count_unfinished(self, job: JobRecord) -> None:
-        """Count `job` as its owner's until it ends; it tells the journal of each change too."""
+        """Watch `job` until it ends: the journal records each change, and its owner's count of
+        unfinished jobs includes it (if counts are kept). Without either, it is told nothing."""
         if job.status.is_final:
             return
-        self._unfinished_of.setdefault(job.owner, set()).add(job.job_id)
-        job.observer = self._job_changed
+        if self._counts_unfinished:
+            unfinished = self._unfinished_of.get(job.owner)
+            if unfinished is None:
+                unfinished = self._unfinished_of[job.owner] = set()
+            unfinished.add(job.request.job_id)
+        if self._counts_unfinished or self._journal is not None:
+            job.observer = self._bound.job_changed
 
     def _job_changed(self, job: JobRecord) -> None:
         if job.status.is_final:
             unfinished = self._unfinished_of.get(job.owner)
             if unfinished is not None:
-                unfinished.discard(job.job_id)
+                unfinished.discard(job.request.job_id)
                 if not unfinished:
                     del self._unfinished_of[job.owner]
         if self._journal is not None:
@@ -562,6 +607,22 @@ class Service(BackendDirectory):
 
 
 SESSION_STATES: Final = tuple(state.value for state in SessionState)
+
+
+@frozen
+class _Bound:
+    """A service's callbacks, each bound once (`Service._bound`).
+
+    Every session actor holds some of them and every job others: a bound method made per actor
+    or per job would be one more object for the cyclic garbage collector to scan, each time.
+    """
+
+    register_job: Callable[[JobRecord], None]
+    session_ended: Callable[[SessionActor], None]
+    session_changed: Callable[[SessionActor], object] | None
+    job_changed: Callable[[JobRecord], None]
+    queue_position: Callable[[JobRecord], int | None]
+    cancel_in_line: Callable[[JobRecord], Awaitable[None]]
 
 
 _T = TypeVar("_T")

@@ -2,13 +2,20 @@
 
 Callers reach a session only through messages in its mailbox (`call` waits for the reply, as
 in OTP's ``gen_server:call``); the scheduler and the job executions tell it what happened with
-one-way messages (``cast``). Every handler is synchronous, so each message is handled whole.
+one-way notices. A message is one of the actor's handlers and its arguments; every handler is
+synchronous, so each message is handled whole.
 
 What the session's state is, and where each event takes it, is decided by its `SessionMachine`
 (``_session_state.py``, a pure table); the actor owns what the machine does not: its mailbox,
 its queue of jobs, the running ones, its hold on the scheduler, and crash handling. The
-machine's three clocks (max_time S10, ITTL S8-S9, idle at open S19) are the deadline of the one
-cancel scope the actor waits in.
+machine's three clocks (max_time S10, ITTL S8-S9, idle at open S19) come down to one deadline,
+armed in the service's `SessionClocks` (``_clocks.py``), which tells the actor when it comes.
+
+An idle session is what the cyclic garbage collector scans most often (a service may hold
+100,000), so the actor is lean: slots, a mailbox that is a deque made only once a message has to
+wait, its task parked directly rather than on a channel and in no cancel scope (its clocks are an
+entry in its service's heap), the logger of its backend rather than one of its own, and a caller
+waiting for a reply is woken directly, without an Event.
 
 Once the session is closed and its last running job has ended, the actor task returns and the
 session answers every later message at once from its final state, so a handle stays usable
@@ -20,11 +27,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, TypeVarTuple, final
 
-import structlog
+import outcome
 import trio
-from attrs import frozen
 
 from ._backend import JobRequest
 from ._checks import SessionTerms
@@ -49,86 +55,43 @@ from ._snapshots import SessionSnapshot
 from ._validate import check_options, check_program_id, check_tags
 
 if TYPE_CHECKING:
+    from ._clocks import SessionClocks
     from ._journal import Ticket
     from ._scheduler import BackendScheduler
     from ._time import WallClock
 
 __all__ = ["SessionActor"]
 
-_log = structlog.get_logger("qmux")
 #: messages an actor handles back to back before it lets other tasks run
 _BURST = 64
-
-
-# -- messages ----------------------------------------------------------------------------------
-
-
-@frozen
-class Submit:
-    program_id: str
-    inputs: Any
-    options: dict[str, Any]
-    tags: tuple[str, ...] = ()
-
-
-@frozen
-class Close:
-    pass
-
-
-@frozen
-class Cancel:
-    pass
-
-
-@frozen
-class CancelJob:
-    job: JobRecord
-
-
-@frozen
-class GetStatus:
-    pass
-
-
-@frozen
-class GetDetails:
-    pass
-
-
-@frozen
-class Granted:
-    pass
-
-
-@frozen
-class JobFinished:
-    job: JobRecord
-
-
-_Message = Submit | Close | Cancel | CancelJob | GetStatus | GetDetails | Granted | JobFinished
+_CLOSED: Final = SessionState.CLOSED
+_Args = TypeVarTuple("_Args")
+_T = TypeVar("_T")
 
 
 @final
 class _Reply:
-    """A one-shot reply slot: the caller waits on it, the actor fills it once."""
+    """Where a caller waits for the actor's answer: the caller's own task, parked until the actor
+    reschedules it with the answer (an `outcome`), once."""
 
-    __slots__ = ("_event", "error", "value")
+    __slots__ = ("task",)
 
-    def __init__(self) -> None:
-        self._event = trio.Event()
-        self.value: object = None
-        self.error: QmuxError | None = None
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task: trio.lowlevel.Task | None = task
 
-    def send(self, value: object = None, error: QmuxError | None = None) -> None:
-        self.value, self.error = value, error
-        self._event.set()
+    def send(self, answer: outcome.Outcome[object]) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            trio.lowlevel.reschedule(task, answer)
 
-    async def receive(self) -> object:
-        await self._event.wait()
-        if self.error is not None:
-            raise self.error
-        return self.value
+    def abandon(self, _: object) -> trio.lowlevel.Abort:
+        """The caller was cancelled while it waited: its message is still handled, the answer dropped."""
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+#: one message: a handler of the actor, its arguments, and who waits for the answer (``None``: a cast)
+_Message = tuple[Callable[..., object], tuple[object, ...], _Reply | None]
 
 
 _CLOSED_MESSAGES = {
@@ -153,6 +116,46 @@ class SessionActor:
     has ended, inline against the final state).
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_accepted",
+        "_calls_waiting",
+        "_canceller",
+        "_clock",
+        "_clocks",
+        "_ended",
+        "_events",
+        "_failed_job_id",
+        "_ittl_lead",
+        "_log",
+        "_logs_debug",
+        "_mailbox",
+        "_max_mailbox",
+        "_max_queued_jobs",
+        "_max_time_lead",
+        "_on_change",
+        "_on_ended",
+        "_parked",
+        "_queue",
+        "_register_job",
+        "_running",
+        "_scheduler",
+        "_task",
+        "_waiting",
+        "_warned_ittl",
+        "_warned_max_time",
+        "armed",
+        "backend_name",
+        "batch",
+        "durable",
+        "exclusive",
+        "machine",
+        "owner",
+        "root_job_id",
+        "session_id",
+        "terms",
+    )
+
     def __init__(
         self,
         *,
@@ -165,6 +168,7 @@ class SessionActor:
         max_mailbox: int,
         register_job: Callable[[JobRecord], None],
         on_ended: Callable[[SessionActor], None],
+        clocks: SessionClocks,
         on_change: Callable[[SessionActor], object] | None = None,
         owner: str | None = None,
         events: EventHub | None = None,
@@ -174,6 +178,10 @@ class SessionActor:
         self.backend_name = scheduler.name
         #: what it was opened with: max_time, mode, failure_policy, max_jobs
         self.terms = terms
+        #: a batch (B1-B3); its jobs may run beside others' (B2): read on every job, so kept as flags
+        self.batch = terms.is_batch
+        #: whether its jobs must not run beside anyone else's: a dedicated session's (S7), not a batch's (B2)
+        self.exclusive = not self.batch
         #: who opened it: an opaque tag a front door sets (the HTTP server's tenant); its jobs inherit it
         self.owner = owner
         self.root_job_id: str | None = None
@@ -182,7 +190,7 @@ class SessionActor:
             max_time=terms.max_time,
             interactive_ttl=scheduler.config.interactive_ttl,
             idle_open_timeout=idle_open_timeout,
-            batch=terms.is_batch,
+            batch=self.batch,
         )
         #: jobs it has accepted (L1 counts them)
         self._accepted = 0
@@ -194,23 +202,37 @@ class SessionActor:
         self._warned_ittl = self._warned_max_time = math.nan
         self._scheduler = scheduler
         self._clock = clock
+        self._clocks = clocks
         self._max_queued_jobs = max_queued_jobs
         self._max_mailbox = max_mailbox
         self._register_job = register_job
         self._on_ended = on_ended
         self._on_change = on_change
+        #: how its jobs' `cancel()` reaches it: made at its first job, then shared by all of them; a
+        #: reference cycle while the actor lives, so `_end` lets go of it
+        self._canceller: Callable[[JobRecord], Any] | None = None
         #: the journal batch that makes the opening durable; the first awaited call waits on it
         self.durable: Ticket | None = None
         self._queue: deque[JobRecord] = deque()
         self._running: set[JobRecord] = set()
-        self._send, self._inbox = trio.open_memory_channel[tuple[_Message, _Reply | None]](math.inf)
+        #: messages waiting to be handled; made when the first has to wait (most are handled at once)
+        self._mailbox: deque[_Message] | None = None
         self._calls_waiting = 0
         self._ended = False
-        #: the cancel scope the actor waits in, while it waits: `_notice` moves its deadline
-        self._waiting: trio.CancelScope | None = None
-        self._log = _log.bind(session_id=session_id, backend=scheduler.name)
+        #: the actor's task, and whether it is parked on its empty mailbox (then a message wakes it)
+        self._task: trio.lowlevel.Task | None = None
+        self._parked = False
+        #: whether the actor is in its wait: callers are served in their own task, and whatever is
+        #: handled there re-arms its clocks (`_rearm`); out of it, it arms them before it waits again
+        self._waiting = False
+        #: the deadline armed in `clocks` (``inf``: none)
+        self.armed = math.inf
+        #: its backend's logger (bound to the backend's name): every event also names the session
+        self._log = scheduler.log
+        self._logs_debug = scheduler.logs_debug
         self._log.info(
             "session.opened",
+            session_id=session_id,
             max_time=terms.max_time,
             interactive_ttl=scheduler.config.interactive_ttl,
             mode=terms.mode,
@@ -221,11 +243,6 @@ class SessionActor:
     @property
     def state(self) -> SessionState:
         return self.machine.state
-
-    @property
-    def exclusive(self) -> bool:
-        """Whether its jobs must not run beside anyone else's: a dedicated session's (S7), not a batch's (B2)."""
-        return not self.terms.is_batch
 
     @property
     def queued(self) -> int:
@@ -252,17 +269,15 @@ class SessionActor:
         self, program_id: str, inputs: Any, options: dict[str, Any] | None = None, tags: Iterable[str] = ()
     ) -> JobRecord:
         """Queue a job; return once it is accepted and, with a journal, durable."""
-        program_id, checked_options, checked_tags = (
-            check_program_id(program_id),
-            check_options(options),
-            check_tags(tags),
-        )
+        program_id, checked_options = check_program_id(program_id), check_options(options)
+        checked_tags = () if tags == () else check_tags(tags)
         if self.durable is not None:  # checked here: an await that returns at once still costs a coroutine
             await self.wait_durable()
-        job = await self._call(Submit(program_id, inputs, checked_options, checked_tags))
-        assert isinstance(job, JobRecord)
+        job = await self._call(self._on_submit, program_id, inputs, checked_options, checked_tags, schedule=False)
         if job.durable is not None:
-            await job.wait_accepted()
+            await job.wait_accepted()  # the call's one schedule point: the wait for the journal
+        else:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         return job
 
     async def wait_durable(self) -> None:
@@ -282,143 +297,193 @@ class SessionActor:
         self.durable = None
 
     async def close(self) -> None:
-        await self._call(Close())
+        await self._call(self._fire, Event.CLOSE)
 
     async def cancel(self) -> None:
-        await self._call(Cancel())
+        await self._call(self._fire, Event.CANCEL)
 
     async def status(self) -> str:
-        return str(await self._call(GetStatus()))
+        return await self._call(self._on_status)
 
     async def details(self) -> dict[str, Any]:
-        details = await self._call(GetDetails())
-        assert isinstance(details, dict)
-        return details
+        return await self._call(self._on_details)
 
     def close_nowait(self) -> None:
         """Ask the session to close without waiting for the answer (service shutdown)."""
-        self._cast(Close())
+        if self._ended:
+            self._fire(Event.CLOSE)
+        else:
+            self._post((self._fire, (Event.CLOSE,), None))
 
     async def _cancel_job(self, job: JobRecord) -> None:
-        await self._call(CancelJob(job))
+        await self._call(self._on_cancel_job, job)
 
-    # -- what the scheduler calls (one-way) ------------------------------------------------
+    # -- what the scheduler calls (one-way notices) -------------------------------------------
+    #
+    # These are facts, not requests: the actor learns them the moment they happen rather than
+    # through its mailbox, so that its next job starts without a trip through Trio's scheduler.
+    # Handlers are synchronous and the actor task is parked between messages, so the notice is
+    # still handled whole; then the actor's wait is moved to its new deadline, or ended if the
+    # session has nothing left to do.
 
     def granted(self) -> None:
-        self._notice(Granted())
+        """The backend is now this session's (S7)."""
+        try:
+            self._on_granted()
+        except Exception as exc:
+            if self._ended:
+                raise
+            self._crash(exc)
+        self._rearm()
 
     def job_finished(self, job: JobRecord) -> None:
-        self._notice(JobFinished(job))
+        """One of its jobs has ended."""
+        try:
+            self._on_job_finished(job)
+        except Exception as exc:
+            if self._ended:
+                raise
+            self._crash(exc)
+        self._rearm()
 
     # -- messaging ---------------------------------------------------------------------------
 
-    async def _call(self, message: _Message) -> object:
+    async def _call(self, handler: Callable[[*_Args], _T], *args: *_Args, schedule: bool = True) -> _T:
+        """Have the actor run `handler(*args)` and wait for its answer (or the refusal it raises).
+
+        Handled inline, the call lets the other tasks run before it returns (a schedule point, as
+        any Trio call has) unless `schedule` is false: the caller then makes one itself.
+        """
         if self._ended:  # the actor is gone: its final state answers at once
-            return self._handle(message)
-        if self._waiting is not None and not self._calls_waiting:
+            return handler(*args)
+        if self._parked and self._waiting and not self._mailbox:
             # The actor is parked on an empty mailbox: handling the message here, whole and at
             # once, is what it would do next, without two trips through Trio's scheduler.
             await trio.lowlevel.checkpoint_if_cancelled()
-            if self._waiting is not None and not self._calls_waiting and not self._ended:
+            if self._parked and self._waiting and not self._mailbox:
                 try:
-                    value = self._serve(message)
+                    value = self._serve(handler, args)
                 finally:
                     self._rearm()
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                if schedule:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 return value
         if self._calls_waiting >= self._max_mailbox:
             raise CapacityError(
                 f"session {self.session_id} has {self._calls_waiting} requests waiting, its mailbox limit; "
                 "retry later or raise max_mailbox"
             )
-        reply = _Reply()
+        reply = _Reply(trio.lowlevel.current_task())
         self._calls_waiting += 1
-        self._send.send_nowait((message, reply))
-        return await reply.receive()
+        self._post((handler, args, reply))
+        answer: _T = await trio.lowlevel.wait_task_rescheduled(reply.abandon)
+        return answer
 
-    def _cast(self, message: _Message) -> None:
+    def _post(self, message: _Message) -> None:
+        """Put `message` in the mailbox, and wake the actor if it is parked."""
+        mailbox = self._mailbox
+        if mailbox is None:
+            mailbox = self._mailbox = deque()
+        mailbox.append(message)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Reschedule the actor's task if it is parked."""
+        if self._parked:
+            self._parked = False
+            assert self._task is not None
+            trio.lowlevel.reschedule(self._task)
+
+    def _unpark(self, _: object) -> trio.lowlevel.Abort:
+        """The actor's wait was cancelled (the service stops): no message may wake it now."""
+        self._parked = False
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def clock_ran_out(self, deadline: float) -> None:
+        """The deadline it armed has come (its service's clocks tell it): act on it now, whole."""
+        self.armed = math.inf
         if self._ended:
-            self._handle(message)
-        else:
-            self._send.send_nowait((message, None))
-
-    def _notice(self, message: Granted | JobFinished) -> None:
-        """Take in at once what the scheduler reports (the backend granted, a job ended).
-
-        These are facts, not requests: the actor learns them the moment they happen rather
-        than through its mailbox, so that its next job starts without a trip through Trio's
-        scheduler. Handlers are synchronous and the actor task is parked between messages, so
-        the message is still handled whole; then the actor's wait is moved to its new deadline,
-        or ended if the session has nothing left to do.
-        """
-        if self._ended:
-            self._handle(message)
             return
         try:
-            self._handle(message)
-        except Exception as exc:
+            self._on_deadlines(self._scheduler.now())
+        except Exception as exc:  # a bug in acting on its clocks: this session crashes, not the clocks
             self._crash(exc)
         self._rearm()
 
     def _rearm(self) -> None:
-        """After a message handled outside the actor's task: move its wait to the new deadline, or end it."""
-        scope = self._waiting
-        if scope is None:
+        """After something handled outside the actor's task: arm its next deadline, or end it."""
+        if not self._waiting:
             return  # the actor is not waiting: it reads its clocks at the top of its loop
-        if self.machine.is_closed and not self._running:
-            scope.cancel()
+        machine = self.machine
+        if machine.state is _CLOSED and not self._running:
+            self._wake()  # nothing left to do: it ends
+            return
+        events = self._events
+        if events is None or events.quiet:  # no warning to arm: `deadlines.earliest`, inline (twice a job)
+            deadlines = machine.deadlines
+            deadline = min(deadlines.max_time, deadlines.ittl, deadlines.idle_at_open)
         else:
             deadline = self._wait_deadline()
-            if deadline != scope.deadline:
-                scope.deadline = deadline
+        if deadline != self.armed:
+            self.armed = deadline
+            self._clocks.arm(self, deadline)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The actor's life: handle messages and deadlines until closed with nothing running."""
+        self._task = trio.lowlevel.current_task()
         task_status.started()
         burst = 0
         try:
             while True:
-                self._on_deadlines()
-                if self.machine.is_closed and not self._running:
+                self._on_deadlines(self._scheduler.now())
+                if self.machine.state is _CLOSED and not self._running:
                     break
-                received: tuple[_Message, _Reply | None] | None = None
-                if burst < _BURST:  # handle what is already waiting without a trip through the scheduler
-                    try:
-                        received = self._inbox.receive_nowait()
-                        burst += 1
-                    except trio.WouldBlock:
-                        pass
-                if received is None:
+                if not self._mailbox or burst >= _BURST:
+                    # wait for a message (its clocks are acted on while it waits); after a burst,
+                    # only let the others run first
                     burst = 0
-                    with trio.move_on_at(self._wait_deadline()) as self._waiting:
-                        received = await self._inbox.receive()
-                    self._waiting = None
-                if received is None:
-                    continue  # a clock ran out: the top of the loop acts on it
-                message, reply = received
+                    deadline = self._wait_deadline()
+                    if deadline != self.armed:
+                        self.armed = deadline
+                        self._clocks.arm(self, deadline)
+                    self._waiting = True
+                    try:
+                        if self._mailbox:
+                            await trio.lowlevel.checkpoint()
+                        else:
+                            self._parked = True
+                            await trio.lowlevel.wait_task_rescheduled(self._unpark)
+                    finally:
+                        self._waiting = False
+                    if not self._mailbox:
+                        continue  # it ends, or callers were served while it waited
+                burst += 1
+                assert self._mailbox is not None
+                handler, args, reply = self._mailbox.popleft()
                 if reply is not None:
                     self._calls_waiting -= 1
-                self._answer(message, reply)
+                self._answer(handler, args, reply)
         except Exception as exc:  # a bug outside any one message (the clocks): the session crashes
             self._crash(exc)
         finally:
+            self._parked = False
             self._end()
 
-    def _answer(self, message: _Message, reply: _Reply | None) -> None:
+    def _answer(self, handler: Callable[..., object], args: tuple[object, ...], reply: _Reply | None) -> None:
         try:
-            value = self._serve(message)
+            value = self._serve(handler, args)
         except QmuxError as error:  # a refusal, or the crash error
             if reply is not None:
-                reply.send(error=error)
+                reply.send(outcome.Error(error))
         else:
             if reply is not None:
-                reply.send(value)
+                reply.send(outcome.Value(value))
 
-    def _serve(self, message: _Message) -> object:
+    def _serve(self, handler: Callable[[*_Args], _T], args: tuple[*_Args]) -> _T:
         """Handle one message: its value, or the refusal it raises. A bug crashes the session
         (its jobs and callers fail, the others go on) and raises the crash error instead."""
         try:
-            return self._handle(message)
+            return handler(*args)
         except (SessionClosedError, CapacityError, JobError):  # an answer, not a crash
             raise
         except Exception as exc:
@@ -427,28 +492,27 @@ class SessionActor:
     def _end(self) -> None:
         """The actor task is returning: settle every job and every caller still waiting."""
         self._ended = True
-        if not self.machine.is_closed:  # cancelled from outside: the service shut down
+        self.armed = math.inf  # its clocks' entry is stale now
+        self._task = self._canceller = None  # no reference cycle outlives the task: refcounting frees it
+        if self.machine.state is not _CLOSED:  # cancelled from outside: the service shut down
             self._fire(Event.SHUTDOWN)
-        self._send.close()
-        while True:
-            try:
-                message, reply = self._inbox.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
+        mailbox, self._mailbox = self._mailbox, None
+        while mailbox:
+            handler, args, reply = mailbox.popleft()
             if reply is not None:
                 self._calls_waiting -= 1
-            self._answer(message, reply)
+            self._answer(handler, args, reply)
         self._on_ended(self)
         if self._events is not None:
             self._events.end_session(self.session_id)  # its stream ends: closed, and its jobs ended (E1)
-        self._log.debug("session.actor_ended")
+        self._log.debug("session.actor_ended", session_id=self.session_id)
 
     def _crash(self, exc: Exception) -> SessionCrashedError:
         """A bug in the actor: fail this session's jobs and callers, leave the others alone.
 
         Returns the error that the call which met the bug answers with.
         """
-        self._log.error("session.crashed", exc_info=exc)
+        self._log.error("session.crashed", session_id=self.session_id, exc_info=exc)
         error = self._closed_error(ClosedReason.CRASHED)
         assert isinstance(error, SessionCrashedError)
         error.__cause__ = exc
@@ -465,51 +529,39 @@ class SessionActor:
 
     # -- handlers (synchronous: one message is handled whole) -------------------------------
 
-    def _handle(self, message: _Message) -> object:
-        match message:
-            case Submit(program_id, inputs, options, tags):
-                return self._on_submit(program_id, inputs, options, tags)
-            case JobFinished(job):
-                self._on_job_finished(job)
-            case Granted():
-                self._on_granted()
-            case GetStatus():
-                self._on_deadlines()
-                return status_text(self.machine.state, self.machine.accepting_jobs)
-            case GetDetails():
-                self._on_deadlines()
-                return self._details()
-            case CancelJob(job):
-                self._on_cancel_job(job)
-            case Close():
-                self._fire(Event.CLOSE)
-            case Cancel():
-                self._fire(Event.CANCEL)
-        return None
+    def _on_status(self) -> str:
+        self._on_deadlines(trio.current_time())
+        return status_text(self.machine.state, self.machine.accepting_jobs)
 
-    def _on_submit(
-        self, program_id: str, inputs: Any, options: dict[str, Any], tags: tuple[str, ...] = ()
-    ) -> JobRecord:
-        self._on_deadlines()
-        if not self.machine.accepting_jobs:
-            raise self._closed_error(self.machine.closed_reason or ClosedReason.CLOSED)
+    def _on_details(self) -> dict[str, Any]:
+        self._on_deadlines(trio.current_time())
+        return self._details()
+
+    def _on_submit(self, program_id: str, inputs: Any, options: dict[str, Any], tags: tuple[str, ...]) -> JobRecord:
+        now = self._scheduler.now()
+        self._on_deadlines(now)
+        machine = self.machine
+        if not machine.accepting_jobs:
+            raise self._closed_error(machine.closed_reason or ClosedReason.CLOSED)
         if len(self._queue) >= self._max_queued_jobs:
             raise CapacityError(
                 f"session {self.session_id} has {len(self._queue)} jobs queued, its limit; "
                 "wait for some to finish or raise max_queued_jobs_per_session"
             )
-        now = trio.current_time()
         is_root = self.root_job_id is None
         job_id = self.session_id if is_root else new_id()  # the root job's id is the session's (S14)
-        self.machine.job_submitted()
+        machine.job_submitted()
+        canceller = self._canceller
+        if canceller is None:
+            canceller = self._canceller = self._cancel_job
         if is_root:
             self.root_job_id = job_id
             self._changed()
         job = JobRecord(
             JobRequest(job_id, self.session_id, program_id, inputs, options),
-            self._scheduler.name,
+            self.backend_name,
             now,
-            self._cancel_job,
+            canceller,
             owner=self.owner,
             clock=self._clock,
             tags=tags,
@@ -517,28 +569,34 @@ class SessionActor:
         self._queue.append(job)
         self._scheduler.session_queued(1)
         self._register_job(job)
-        self._log.debug("job.queued", job_id=job_id, program_id=program_id, root=is_root)
+        if self._logs_debug:
+            self._log.debug(
+                "job.queued", session_id=self.session_id, job_id=job_id, program_id=program_id, root=is_root
+            )
         self._accepted += 1
         if self._accepted == self.terms.max_jobs:  # its last: it takes no more, closes when drained (L1)
             self._fire(Event.LIMIT_REACHED)
-        self._dispatch()
+        self._dispatch(now)
         return job
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, now: float) -> None:
         """Run queued jobs if this session holds the backend; otherwise get in line for it."""
         scheduler = self._scheduler
+        queue = self._queue
         if scheduler.holder is not self:
-            if self._queue:  # an active batch goes before the line (B2); anyone else waits in it
-                scheduler.claim(self, priority=self.terms.is_batch and self.machine.state is SessionState.ACTIVE)
+            if queue:  # an active batch goes before the line (B2); anyone else waits in it
+                scheduler.claim(self, priority=self.batch and self.machine.state is SessionState.ACTIVE)
             return
-        while self._queue and scheduler.free_slots:
-            job = self._queue.popleft()
-            if self.machine.job_started(trio.current_time()):  # the first: the session starts (S3, S10)
-                self._log.info("session.started", max_time=self.machine.max_time)
+        free = scheduler.free_slots  # only `start` takes one, and no job ends while this runs
+        while queue and free > 0:
+            free -= 1
+            job = queue.popleft()
+            if self.machine.job_started(now):  # the first: the session starts (S3, S10)
+                self._log.info("session.started", session_id=self.session_id, max_time=self.machine.max_time)
                 self._changed()
             self._running.add(job)
-            scheduler.start(job, self)
-        if self.terms.is_batch and not self._queue:
+            scheduler.start(job, self, now)
+        if self.batch and not queue:
             scheduler.withdraw(self)  # a batch never holds its backend idle (B2)
 
     def _on_granted(self) -> None:
@@ -548,22 +606,25 @@ class SessionActor:
             self._scheduler.withdraw(self)
             return
         self._fire(Event.GRANTED)
-        self._dispatch()
+        self._dispatch(trio.current_time())
 
     def _on_job_finished(self, job: JobRecord) -> None:
         self._running.discard(job)
+        # it has just ended: its end is now (the executor settles a job in the same step as it ends it)
         now = job.finished_at if job.finished_at is not None else trio.current_time()
         started = job.started_at if job.started_at is not None else now
-        self.machine.job_ended(now, ran_for=now - started)
-        if job.status is JobStatus.ERROR and self.terms.failure_policy == "abort" and not self.machine.is_closed:
+        machine = self.machine
+        machine.job_ended(now, ran_for=now - started)
+        if job.status is JobStatus.ERROR and self.terms.failure_policy == "abort" and machine.state is not _CLOSED:
             self._failed_job_id = job.job_id  # the first failure closes it, as cancel() does (F1)
             self._fire(Event.JOB_FAILED)
-        if not self.machine.is_closed:
+        if machine.state is not _CLOSED:
             if self._queue:
-                self._dispatch()
+                self._dispatch(now)
             elif not self._running:
                 self._out_of_work(now)
-        self._changed()
+        if self._on_change is not None:
+            self._on_change(self)
 
     def _out_of_work(self, now: float) -> None:
         """Nothing queued or running any more: closed if draining (S12), ITTL if active (S8)."""
@@ -571,7 +632,7 @@ class SessionActor:
         if self.machine.out_of_work(now):
             self._moved(before, Event.DRAINED)
         elif self.machine.state is SessionState.ACTIVE:
-            self._on_deadlines()
+            self._on_deadlines(now)
         else:
             self._scheduler.withdraw(self)  # it waited in line for jobs it no longer has
 
@@ -587,7 +648,7 @@ class SessionActor:
                 now,
                 error=JobCancelledError(f"job {job.job_id} was cancelled", job_id=job.job_id, reason="cancelled"),
             )
-            self._log.info("job.cancelled", job_id=job.job_id)
+            self._log.info("job.cancelled", session_id=self.session_id, job_id=job.job_id)
         elif job.cancel_scope is not None:
             job.cancel_scope.cancel()  # the execution ends it as CANCELLED and tells us (J2)
         if job.job_id == self.root_job_id:
@@ -606,11 +667,11 @@ class SessionActor:
         self._queue.extend(queued)
         self._scheduler.session_queued(len(queued))
         machine.fire(Event.HOLD_LOST, now)
-        self._log.info("session.recovered", state=machine.state.value, queued=len(queued))
-        self._on_deadlines()
+        self._log.info("session.recovered", session_id=self.session_id, state=machine.state.value, queued=len(queued))
+        self._on_deadlines(now)
         if not machine.is_closed:
             if self._queue:
-                self._dispatch()
+                self._dispatch(now)
             else:
                 self._out_of_work(now)
 
@@ -618,18 +679,20 @@ class SessionActor:
         """Stand for a session the journal holds as closed: never run, it answers from its final state."""
         self.machine, self.root_job_id = machine, root_job_id
         self._ended = True
-        self._send.close()
 
     # -- the machine -------------------------------------------------------------------------
 
-    def _on_deadlines(self) -> None:
-        """Act on every clock that has run out by now, and warn of those about to (E1)."""
-        now = trio.current_time()
-        before = self.machine.state
-        moved = self.machine.tick(now, has_work=self._has_work)
-        if moved is not None:
-            self._moved(before, moved)
-        elif self._events is not None and self._events.watching(self.session_id):
+    def _on_deadlines(self, now: float) -> None:
+        """Act on every clock that has run out by `now`, and warn of those about to (E1)."""
+        machine = self.machine
+        if machine.deadlines.expired(now) is not None:  # the common case is none: one call
+            before = machine.state
+            moved = machine.tick(now, has_work=self._has_work)
+            if moved is not None:
+                self._moved(before, moved)
+                return
+        events = self._events
+        if events is not None and not events.quiet and events.watching(self.session_id):
             self._warn(now)
 
     def _fire(self, event: Event) -> None:
@@ -643,7 +706,8 @@ class SessionActor:
     def _wait_deadline(self) -> float:
         """When the actor must wake: the machine's next clock, or a warning's, if anyone listens."""
         deadline = self.machine.deadlines.earliest
-        if self._events is not None and self._events.watching(self.session_id):
+        events = self._events
+        if events is not None and not events.quiet and events.watching(self.session_id):
             deadline = min(deadline, *self._warning_times())
         return deadline
 
@@ -714,11 +778,13 @@ class SessionActor:
             self._closed(machine.closed_at if machine.closed_at is not None else trio.current_time())
         elif machine.state is SessionState.INACTIVE and before is SessionState.ACTIVE:
             self._scheduler.withdraw(self)  # no job within ITTL: hand the backend to the others (S9)
-            self._log.info("session.deactivated", interactive_ttl=machine.interactive_ttl)
+            self._log.info("session.deactivated", session_id=self.session_id, interactive_ttl=machine.interactive_ttl)
         elif machine.state is SessionState.ACTIVE and before is not SessionState.ACTIVE:
-            self._log.info("session.activated")
+            self._log.info("session.activated", session_id=self.session_id)
         elif machine.intake is Intake.DRAINING:
-            self._log.info("session.closing", queued=len(self._queue), running=len(self._running))
+            self._log.info(
+                "session.closing", session_id=self.session_id, queued=len(self._queue), running=len(self._running)
+            )
         self._changed()
 
     def _closed(self, now: float) -> None:
@@ -738,7 +804,7 @@ class SessionActor:
         self._scheduler.session_dropped(len(self._queue))
         self._queue.clear()
         self._scheduler.withdraw(self)
-        self._log.info("session.closed", reason=reason.value, running=len(self._running))
+        self._log.info("session.closed", session_id=self.session_id, reason=reason.value, running=len(self._running))
 
     def _changed(self) -> None:
         if self._on_change is not None:
@@ -746,11 +812,11 @@ class SessionActor:
 
     # -- observing ---------------------------------------------------------------------------
 
-    def snapshot(self, posix: Callable[[float], float]) -> SessionSnapshot:
-        """What the journal keeps of this session (`posix` turns Trio times into POSIX seconds)."""
+    def snapshot(self, epoch: float) -> SessionSnapshot:
+        """What the journal keeps of this session (Trio times + `epoch` are POSIX seconds)."""
 
         def wall(at: float | None) -> float | None:
-            return None if at is None else posix(at)
+            return None if at is None else at + epoch
 
         machine = self.machine
         return SessionSnapshot(
@@ -764,14 +830,14 @@ class SessionActor:
             accepting_jobs=machine.accepting_jobs,
             closed_reason=machine.closed_reason.value if machine.closed_reason else None,
             root_job_id=self.root_job_id,
-            opened_at=posix(machine.opened_at),
+            opened_at=machine.opened_at + epoch,
             started_at=wall(machine.started_at),
             activated_at=wall(machine.activated_at),
             deactivated_at=wall(machine.deactivated_at),
             closed_at=wall(machine.closed_at),
             last_job_started=wall(machine.last_job_started),
             last_job_completed=wall(machine.last_job_completed),
-            timestamps=tuple((status, posix(at)) for status, at in machine.timestamps),
+            timestamps=tuple((status, at + epoch) for status, at in machine.timestamps),
             owner=self.owner,
         )
 
@@ -792,7 +858,7 @@ class SessionActor:
     def usage_time(self, now: float) -> float:
         """Seconds from the first job's start to the last of inactive, closed, last completion (S18)."""
         usage = self.machine.usage_time(now, running=bool(self._running))
-        if self.terms.is_batch:  # B3: only its jobs' run time, the running ones' so far included
+        if self.batch:  # B3: only its jobs' run time, the running ones' so far included
             usage += sum(now - job.started_at for job in self._running if job.started_at is not None)
         return usage
 

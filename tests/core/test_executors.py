@@ -96,3 +96,23 @@ async def test_a_failed_job_leaves_no_reference_cycle(autojump_clock: Clock, col
         await finished(service, "a", "echo")  # the same executor moves on; retention forgets the failed job
         await trio.testing.wait_all_tasks_blocked()
         assert failed() is None
+
+
+async def test_a_failed_job_whose_error_was_raised_to_its_caller_leaves_no_reference_cycle(
+    autojump_clock: Clock, collector_off: None
+) -> None:
+    """`result()` raises a copy of the job's error: the copy's traceback holds the frames that
+    reached it (the job among their locals), and the job must not hold the copy (J3)."""
+    backend = LocalBackend("a", job_seconds=1.0, programs={"echo": lambda r: r.inputs, "fail": fail})
+    settings = qmux.ServiceSettings(retain_finished=1, gc="default")
+    async with qmux.open_service([backend], settings=settings) as service:
+        job = await service.backend("a").run("fail", "x")
+        for _ in range(2):  # each caller gets the same error, the backend's as its cause
+            with pytest.raises(qmux.JobFailedError, match="refused 'x'") as raised:
+                await job.result()
+            assert raised.value.reason == "backend_error" and isinstance(raised.value.__cause__, RuntimeError)
+        failed = weakref.ref(job._port)
+        del job, raised
+        await finished(service, "a", "echo")  # retention forgets the failed job
+        await trio.testing.wait_all_tasks_blocked()
+        assert failed() is None

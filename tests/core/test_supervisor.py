@@ -22,18 +22,28 @@ def _actor(session: qmux.Session) -> SessionActor:
     return port
 
 
-async def test_J4_a_crashed_session_fails_its_own_waiters_and_no_one_elses(autojump_clock: Clock) -> None:
+def _break(monkeypatch: pytest.MonkeyPatch, session: qmux.Session) -> None:
+    """Make the session's actor (and only its) next state change raise, as a bug in it would."""
+    actor, fire = _actor(session), SessionActor._fire
+
+    def explode(self: SessionActor, *args: Any) -> None:
+        if self is actor:
+            raise RuntimeError("bug in the actor")
+        fire(self, *args)
+
+    monkeypatch.setattr(SessionActor, "_fire", explode)
+
+
+async def test_J4_a_crashed_session_fails_its_own_waiters_and_no_one_elses(
+    autojump_clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with qmux.open_service([qpu("a"), qpu("b")]) as service:
         doomed = qmux.Session(service=service, backend="a")
         healthy = qmux.Session(service=service, backend="b")
         running = await doomed.run("script", job(10))
         queued = await doomed.run("script", job(10))
         fine = await healthy.run("script", job(5, value="ok"))
-
-        def explode(*_: object) -> None:
-            raise RuntimeError("bug in the actor")
-
-        _actor(doomed)._fire = explode  # type: ignore[method-assign]
+        _break(monkeypatch, doomed)
         with structlog.testing.capture_logs() as logs, pytest.raises(qmux.SessionCrashedError, match="crashed"):
             await doomed.close()
         for victim in (running, queued):
@@ -241,20 +251,36 @@ async def test_a_front_door_may_open_a_session_under_a_proposed_id(autojump_cloc
         await port.close()
 
 
-async def test_J4_a_crash_met_through_the_mailbox_fails_the_caller_and_the_session(autojump_clock: Clock) -> None:
+async def test_J4_a_crash_met_through_the_mailbox_fails_the_caller_and_the_session(
+    autojump_clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with qmux.open_service([qpu("a")]) as service:
         doomed = qmux.Session(service=service, backend="a")
         queued = await doomed.run("script", job(10))
         await trio.sleep(1)
-
-        def explode(*_: object) -> None:
-            raise RuntimeError("bug in the actor")
-
-        actor = _actor(doomed)
-        actor._fire = explode  # type: ignore[method-assign]
-        actor._waiting = None  # as if awake: the call goes through the mailbox, not the caller's task
+        _break(monkeypatch, doomed)
+        _actor(doomed)._waiting = None  # as if awake: the call goes through the mailbox, not the caller's task
         with pytest.raises(qmux.SessionCrashedError, match="crashed"):
             await doomed.close()
         with pytest.raises(qmux.JobFailedError, match="crashed"):
             await queued.result()
         assert await doomed.status() == "Closed"
+
+
+async def test_jobs_are_counted_per_owner_from_before_anyone_asked_until_they_end(autojump_clock: Clock) -> None:
+    """The counts a front door bounds tenants by start right at the first question, however many
+    jobs were submitted before it, and fall as jobs end (in sessions and in job mode)."""
+    async with qmux.open_service([qpu("a"), qpu("b")]) as service:
+        port = service.open_session_port("a", owner="t1")
+        await port.submit("script", job(10))
+        await port.submit("script", job(10))
+        await service.submit_job("b", "script", job(5), owner="t1")
+        await service.submit_job("b", "script", job(5), owner="t2")
+        assert (service.unfinished_jobs_of("t1"), service.unfinished_jobs_of("t2")) == (3, 1)
+        await service.submit_job("b", "script", job(5), owner="t2")  # counted as it comes, now
+        assert service.unfinished_jobs_of("t2") == 2
+        await trio.sleep(15.5)  # b ran its three jobs; a its first
+        assert (service.unfinished_jobs_of("t1"), service.unfinished_jobs_of("t2")) == (1, 0)
+        await trio.sleep(10)
+        assert service.unfinished_jobs_of("t1") == 0 and service.unfinished_jobs_of(None) == 0
+        await port.close()
