@@ -26,7 +26,7 @@ def test_all_lists_exactly_the_public_names_and_each_exists() -> None:
     # pytest rewrites the asserts of a package that ships a plugin, and adds "@py_builtins": not a name
     public = {name for name in vars(qmux) if name.isidentifier() and not name.startswith("_")}
     public -= {"annotations", "backends"}
-    assert public - set(qmux.__all__) <= {"primitives", "server", "journal", "ibm", "testing"}
+    assert public - set(qmux.__all__) <= {"primitives", "server", "journal", "ibm", "testing", "cluster"}
 
 
 def test_every_error_is_a_qmux_error_and_bad_input_is_a_value_error() -> None:

@@ -121,6 +121,8 @@ class Node:
         self._free_since: dict[str, float] = {}
         self._taking = True
         self._poll = min(_MAX_POLL, settings.lease / 4)
+        #: how long a backend this node does not prefer stays free before this node takes it
+        self._patience = settings.lease / 3
 
     @property
     def name(self) -> str:
@@ -143,7 +145,8 @@ class Node:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._keep, service)
                 while True:
-                    await trio.to_thread.run_sync(self._listener.wait, self._poll, abandon_on_cancel=True)
+                    wait = min([self._poll, *(at - trio.current_time() for at in self._eligible_at())])
+                    await trio.to_thread.run_sync(self._listener.wait, max(0.0, wait), abandon_on_cancel=True)
                     await self._take_free(service, entered)
 
     def stop_taking(self) -> None:
@@ -179,9 +182,13 @@ class Node:
                     self._free_since.pop(name, None)
                     continue
                 first_seen = self._free_since.setdefault(name, trio.current_time())
-                if trio.current_time() - first_seen < self.settings.lease / 3:
+                if trio.current_time() - first_seen < self._patience:
                     continue  # its preferred node may be about to take it
             await self._take(service, entered, name)
+
+    def _eligible_at(self) -> list[float]:
+        """When the free backends this node waits on (it does not prefer them) become its to take."""
+        return [first_seen + self._patience for first_seen in self._free_since.values()]
 
     def _prefers(self, name: str) -> bool:
         return not self.settings.prefer or name in self.settings.prefer
