@@ -4,10 +4,11 @@ Written with prometheus-client into a registry of the app's own (never the globa
 apps share a test process, and each server counts only its own work). Three sources, each read
 the cheapest way it can be:
 
-- **HTTP requests** are counted as the pipeline answers them (`HttpApp.observe`): a cached
-  counter and histogram child per route, so a request costs two increments. The ``route`` label
-  is the operation id (``submit_job``, ``ibm_get_job``; ``no_route`` for a path that is none),
-  never a raw path, so ids never become series.
+- **HTTP requests** are tallied as the pipeline answers them (`HttpApp.observe`), in plain
+  dicts and lists (`RequestTally`: a dict increment and a bisect per request, no lock: the
+  pipeline runs on one thread), and turned into a counter and a histogram family when
+  Prometheus scrapes. The ``route`` label is the operation id (``submit_job``, ``ibm_get_job``;
+  ``no_route`` for a path that is none), never a raw path, so ids never become series.
 - **Gauges** of state (``qmux_queued_jobs``, ``qmux_sessions``) are gathered when Prometheus
   scrapes, by a collector that reads the service then, rather than updated on every change.
 - **Jobs and sessions** the server takes on are followed by id from the moment a front door
@@ -27,7 +28,9 @@ No label carries an id. Tenants label the job, session and request series only w
 
 from __future__ import annotations
 
+import bisect
 import collections
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Final, final
 
@@ -35,12 +38,13 @@ import structlog
 import trio
 from attrs import define, field, frozen
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from .._core import JobNotFoundError, JobStatus, QmuxError, Service, SessionNotFoundError
 from .._http import Answered, Taken
 
-__all__ = ["CONTENT_TYPE", "HTTP_BUCKETS", "JOB_BUCKETS", "Families", "Metrics"]
+__all__ = ["CONTENT_TYPE", "HTTP_BUCKETS", "JOB_BUCKETS", "Families", "Metrics", "RequestTally"]
 
 _log = structlog.get_logger("qmux.server")
 
@@ -87,8 +91,7 @@ class Families:
     unaccounted: Counter
     deactivations: Counter
     sessions_closed: Counter
-    requests: Counter
-    request_seconds: Histogram
+    requests: RequestTally
 
     @classmethod
     def registered(cls, registry: CollectorRegistry, *, tenant_label: bool) -> Families:
@@ -129,20 +132,60 @@ class Families:
                 ("backend", "reason", *tenant),
                 registry=registry,
             ),
-            requests=Counter(
-                "qmux_http_requests",
-                "HTTP requests answered, by route and status",
-                ("route", "status", *tenant),
-                registry=registry,
-            ),
-            request_seconds=Histogram(
-                "qmux_http_request_duration_seconds",
-                "How long HTTP requests took to answer, by route (long polls included)",
-                ("route",),
-                buckets=HTTP_BUCKETS,
-                registry=registry,
-            ),
+            requests=RequestTally.registered(registry, tenant_label=tenant_label),
         )
+
+
+@final
+class RequestTally:
+    """HTTP requests by route and status, and how long they took by route: a prometheus-client
+    collector that keeps plain numbers as requests are answered and makes the families (a
+    counter, a histogram on `HTTP_BUCKETS`) only when scraped. The pipeline answers on one
+    thread, so the tally needs no lock; a scrape runs on that thread too."""
+
+    __slots__ = ("_counts", "_durations", "_tenant_label")
+
+    def __init__(self, *, tenant_label: bool) -> None:
+        self._tenant_label = tenant_label
+        #: (route, status[, tenant]) -> requests
+        self._counts: dict[tuple[str, ...], int] = {}
+        #: route -> [count per bucket (the last: above every bound)..., sum of seconds]
+        self._durations: dict[str, list[float]] = {}
+
+    @classmethod
+    def registered(cls, registry: CollectorRegistry, *, tenant_label: bool) -> RequestTally:
+        tally = cls(tenant_label=tenant_label)
+        registry.register(tally)
+        return tally
+
+    def count(self, route: str | None, status: int, tenant: str | None, seconds: float) -> None:
+        route = route or NO_ROUTE
+        key = (route, str(status), tenant or "") if self._tenant_label else (route, str(status))
+        self._counts[key] = self._counts.get(key, 0) + 1
+        durations = self._durations.get(route)
+        if durations is None:
+            durations = self._durations[route] = [0.0] * (len(HTTP_BUCKETS) + 2)
+        durations[bisect.bisect_left(HTTP_BUCKETS, seconds)] += 1
+        durations[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["route", "status", *(["tenant"] if self._tenant_label else [])]
+        requests = CounterMetricFamily(
+            "qmux_http_requests", "HTTP requests answered, by route and status", labels=labels
+        )
+        for key, count in self._counts.items():
+            requests.add_metric(list(key), count)
+        yield requests
+        seconds = HistogramMetricFamily(
+            "qmux_http_request_duration_seconds",
+            "How long HTTP requests took to answer, by route (long polls included)",
+            labels=["route"],
+        )
+        bounds = [*map(floatToGoString, HTTP_BUCKETS), "+Inf"]
+        for route, durations in self._durations.items():
+            cumulative = list(itertools.accumulate(durations[:-1]))
+            seconds.add_metric([route], list(zip(bounds, cumulative, strict=True)), sum_value=durations[-1])
+        yield seconds
 
 
 @final
@@ -163,9 +206,6 @@ class Metrics:
     session_counts: collections.Counter[tuple[str, ...]] = field(factory=collections.Counter, init=False)
     _jobs: dict[str, _FollowedJob] = field(factory=dict, init=False)
     _sessions: dict[str, _FollowedSession] = field(factory=dict, init=False)
-    _request_children: dict[tuple[str | None, int, str | None], tuple[Counter, Histogram]] = field(
-        factory=dict, init=False
-    )
     _refreshing: trio.Lock = field(factory=trio.Lock, init=False)
 
     @classmethod
@@ -181,17 +221,7 @@ class Metrics:
 
     def answered(self, request: Answered) -> None:
         """Count one answered request (an `HttpApp` observer)."""
-        key = (request.route, request.status, request.tenant if self.tenant_label else None)
-        children = self._request_children.get(key)
-        if children is None:
-            children = self._request_children[key] = self._request_children_for(*key)
-        counter, histogram = children
-        counter.inc()
-        histogram.observe(request.seconds)
-
-    def _request_children_for(self, route: str | None, status: int, tenant: str | None) -> tuple[Counter, Histogram]:
-        labels = (route or NO_ROUTE, str(status), *((tenant or "",) if self.tenant_label else ()))
-        return self.families.requests.labels(*labels), self.families.request_seconds.labels(route or NO_ROUTE)
+        self.families.requests.count(request.route, request.status, request.tenant, request.seconds)
 
     def took(self, taken: Taken) -> None:
         """Follow a session or job a front door took on (a `ServiceView` observer), or one recovered."""

@@ -28,23 +28,10 @@ from qmux.testing import job, qpu
 from ..support.remote import OTHER_TOKEN, TENANTS, TOKEN
 from .cluster import LEASE, Cluster, cluster, url_of
 from .streaming import SseReader, events_of
+from .test_server_api import open_session, submit
 
 UNKNOWN_ID = "0123456789abcdef0123"
 THREE = {"a": [qpu("qa")], "b": [qpu("qb")], "c": [qpu("qc")]}
-
-
-async def open_session(client: httpx.AsyncClient, backend: str) -> dict[str, Any]:
-    response = await client.post("/sessions", json={"backend": backend})
-    assert response.status_code == 201, response.text
-    document: dict[str, Any] = response.json()
-    return document
-
-
-async def submit(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    response = await client.post("/jobs", json={"program_id": "script", **body})
-    assert response.status_code == 201, response.text
-    document: dict[str, Any] = response.json()
-    return document
 
 
 def node_to_node(c: Cluster) -> list[tuple[str, str, str]]:
@@ -70,7 +57,7 @@ async def pages(client: httpx.AsyncClient, path: str, field: str, **params: Any)
 
 async def test_S1_a_session_opened_through_any_node_lives_on_its_backends_owner(autojump_clock: Clock) -> None:
     async with cluster(THREE) as c, c.client("a") as a, c.client("b") as b:
-        session = await open_session(a, "qb")
+        session = await open_session(a, backend="qb")
         session_id = session["id"]
         assert c.nodes["b"].service.session_owner(session_id) == "a", "b runs it, for tenant a"
         assert c.nodes["a"].service.session_owner(session_id) is None
@@ -106,7 +93,7 @@ async def test_J1_a_job_submitted_through_any_node_runs_on_its_backends_owner(au
         assert (await via_c.get(f"/jobs/{job_id}")).json()["tags"] == ["y"]
         assert (await a.get(f"/jobs/{job_id}")).json() == (await via_c.get(f"/jobs/{job_id}")).json()
 
-        session_id = (await open_session(a, "qb"))["id"]
+        session_id = (await open_session(a, backend="qb"))["id"]
         in_session = await submit(a, session_id=session_id, params=job(1))
         assert in_session["session_id"] == session_id
         assert c.nodes["b"].service.job_owner(in_session["id"]) == "a", "a session's jobs go where it is"
@@ -140,7 +127,7 @@ async def test_what_no_node_holds_is_answered_404_where_it_is_asked() -> None:
 
 async def test_what_a_node_holds_it_answers_without_asking_anyone(autojump_clock: Clock) -> None:
     async with cluster(THREE) as c, c.client("a") as a:
-        session_id = (await open_session(a, "qa"))["id"]
+        session_id = (await open_session(a, backend="qa"))["id"]
         job_id = (await submit(a, session_id=session_id, params=job(1)))["id"]
         for path in (f"/sessions/{session_id}", f"/jobs/{job_id}", "/backends/qa/queue"):
             assert (await a.get(path)).status_code == 200
@@ -191,7 +178,7 @@ async def test_a_request_that_fails_authentication_is_never_forwarded() -> None:
 
 async def test_an_unreachable_owner_answers_503_with_retry_after_a_lease(autojump_clock: Clock) -> None:
     async with cluster(THREE) as c, c.client("a") as a:
-        session_id = (await open_session(a, "qb"))["id"]
+        session_id = (await open_session(a, backend="qb"))["id"]
         c.wires.down.add("b.qmux.test")
         for response in (
             await a.get(f"/sessions/{session_id}"),
@@ -254,10 +241,10 @@ async def test_V1_sessions_of_every_node_list_newest_first_a_page_at_a_time(auto
         for _ in range(4):
             for client in (a, b, cc):
                 for backend in ("qa", "qb", "qc"):
-                    opened.append(await open_session(client, backend))
+                    opened.append(await open_session(client, backend=backend))
             await trio.sleep(1)
         async with c.client("b", OTHER_TOKEN) as other_tenant:
-            await open_session(other_tenant, "qc")
+            await open_session(other_tenant, backend="qc")
         expected = newest_first(opened, lambda d: d["timestamps"][0]["timestamp"])
         found = await pages(a, "/sessions", "sessions", limit=7)
         assert [len(page) for page in found] == [7, 7, 7, 7, 7, 1]
@@ -279,7 +266,7 @@ async def test_V1_jobs_of_every_node_list_newest_first_with_filters(autojump_clo
             for backend in ("qa", "qb", "qc"):
                 submitted.append(await submit(cc, backend=backend, params=job(1), tags=[f"round-{round_}"]))
             await trio.sleep(0.5)
-        session_id = (await open_session(a, "qb"))["id"]
+        session_id = (await open_session(a, backend="qb"))["id"]
         in_session = await submit(a, session_id=session_id, params=job(1))
         expected = newest_first([*submitted, in_session], lambda d: d["created"])
         found = await pages(a, "/jobs", "jobs", limit=4)
@@ -296,9 +283,9 @@ async def test_V1_jobs_of_every_node_list_newest_first_with_filters(autojump_clo
 
 async def test_V1_a_node_that_does_not_answer_is_left_out_and_the_listing_says_so(autojump_clock: Clock) -> None:
     async with cluster(THREE) as c, c.client("a") as a:
-        mine = (await open_session(a, "qa"))["id"]
-        on_b = (await open_session(a, "qb"))["id"]
-        await open_session(a, "qc")
+        mine = (await open_session(a, backend="qa"))["id"]
+        on_b = (await open_session(a, backend="qb"))["id"]
+        await open_session(a, backend="qc")
         c.wires.silent.add("c.qmux.test")
         start = trio.current_time()
         response = await a.get("/sessions")
@@ -345,10 +332,10 @@ async def test_E1_every_nodes_events_come_in_one_stream_whose_ids_resume_it(auto
             assert await reader.lines(2) == ["retry: 1000", ""]
             begun = (await reader.lines(2))[0].removeprefix("id: ")
             assert set(resume_point(begun, "a")) == {"a", "b", "c"}, "the client's place in every node's stream"
-            on_b = (await open_session(b, "qb"))["id"]
+            on_b = (await open_session(b, backend="qb"))["id"]
             seen = await reader.take(1)
-            on_c = (await open_session(cc, "qc"))["id"]
-            on_a = (await open_session(a, "qa"))["id"]
+            on_c = (await open_session(cc, backend="qc"))["id"]
+            on_a = (await open_session(a, backend="qa"))["id"]
             seen += await reader.take(2)
         assert [(e["event"], e["data"]["session_id"]) for e in seen] == [
             ("session.open", on_b),
@@ -389,7 +376,7 @@ async def test_E1_every_nodes_events_come_in_one_stream_whose_ids_resume_it(auto
 
 async def test_E1_a_stream_of_a_session_elsewhere_is_relayed_to_its_end(autojump_clock: Clock) -> None:
     async with cluster(THREE) as c, c.client("a") as a:
-        session_id = (await open_session(a, "qb"))["id"]
+        session_id = (await open_session(a, backend="qb"))["id"]
         async with a.stream("GET", "/events", params={"session_id": session_id}) as stream:
             assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
             await submit(a, session_id=session_id, params=job(2))
@@ -420,7 +407,7 @@ async def test_E1_a_merged_stream_follows_a_node_that_joins_and_lets_one_that_le
             c.gone.clear()
             await trio.sleep(MEMBERSHIP_SECONDS)
             assert hub_c.subscriber_count() == 1, "c is followed once it is seen live"
-            on_c = (await open_session(cc, "qc"))["id"]
+            on_c = (await open_session(cc, backend="qc"))["id"]
             assert [e["data"]["session_id"] for e in await reader.take(1)] == [on_c]
 
             c.gone.add("b")  # b's lease expired: it is let go, and not asked again
@@ -428,7 +415,7 @@ async def test_E1_a_merged_stream_follows_a_node_that_joins_and_lets_one_that_le
             await trio.sleep(10)
             assert hub_b.subscriber_count() == 0
             assert node_to_node(c).count(("b", "GET", "/events")) == 1, "b was not asked again"
-            again = (await open_session(cc, "qc"))["id"]
+            again = (await open_session(cc, backend="qc"))["id"]
             assert [e["data"]["session_id"] for e in await reader.take(1)] == [again], "the others go on"
         await trio.sleep(0.1)
         assert hub_c.subscriber_count() == 0, "the client left: every node lets go"
@@ -437,12 +424,12 @@ async def test_E1_a_merged_stream_follows_a_node_that_joins_and_lets_one_that_le
 async def test_E1_a_node_whose_stream_breaks_is_resumed_after_its_last_event(autojump_clock: Clock) -> None:
     async with cluster({"a": [qpu("qa")], "b": [qpu("qb")]}) as c, c.client("a") as a, c.client("b") as b:
         async with a.stream("GET", "/events") as stream, SseReader(stream) as reader:
-            first = (await open_session(b, "qb"))["id"]
+            first = (await open_session(b, backend="qb"))["id"]
             assert [e["data"]["session_id"] for e in await reader.take(1)] == [first]
             c.wires.cut("b.qmux.test")
-            second = (await open_session(b, "qb"))["id"]  # while a waits to ask b again
+            second = (await open_session(b, backend="qb"))["id"]  # while a waits to ask b again
             assert [e["data"]["session_id"] for e in await reader.take(1)] == [second], "replayed, not lost"
-            third = (await open_session(b, "qb"))["id"]
+            third = (await open_session(b, backend="qb"))["id"]
             assert [e["data"]["session_id"] for e in await reader.take(1)] == [third], "and followed on"
         assert [(node, path) for node, _, path in node_to_node(c)].count(("b", "/events")) == 2
 

@@ -8,6 +8,7 @@ Prometheus server would store. The ``[server]`` keys ``metrics``, ``metrics_toke
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import AsyncIterator, Sequence
@@ -26,7 +27,7 @@ from qmux._http import Taken
 from qmux.journal import MemoryStore
 from qmux.server import QmuxApp, ServerSettings, config_from_mapping, create_app, token_digest
 from qmux.server._journal import WatchedJournal
-from qmux.server._metrics import Metrics
+from qmux.server._metrics import HTTP_BUCKETS, Metrics
 from qmux.testing import job, qpu
 
 from ..support.remote import OTHER_TOKEN, TENANTS, TOKEN, asgi_client
@@ -245,6 +246,14 @@ async def test_http_requests_are_counted_by_operation_never_by_path(autojump_clo
     assert value(samples, "qmux_http_requests_total", route="no_route", status="404") == 1
     assert value(samples, "qmux_http_requests_total", route="get_metrics", status="200") == 1  # the earlier scrape
     assert value(samples, "qmux_http_request_duration_seconds_count", route="get_job") == 4
+    buckets = sorted(
+        (float(dict(labels)["le"]), count)
+        for (name, labels), count in samples.items()
+        if name == "qmux_http_request_duration_seconds_bucket" and ("route", "get_job") in labels
+    )
+    assert len(buckets) == len(HTTP_BUCKETS) + 1 and buckets[-1] == (math.inf, 4)
+    assert [count for _, count in buckets] == sorted(count for _, count in buckets)  # cumulative
+    assert buckets[0][1] >= 1  # answered in memory within the first bound
     ids = re.compile(r"[0-9a-f]{20}")
     labels = re.findall(r'="([^"]*)"', response.text)
     assert labels and not [label for label in labels if ids.search(label)]  # no id ever becomes a series
