@@ -97,6 +97,7 @@ class Database:
         self._conninfo = self.conninfo(url)
         self._lock = threading.Lock()
         self._conn: Connection | None = None
+        self._closed = False
         try:
             self._migrate(self._connection())
         except psycopg.Error as exc:
@@ -124,6 +125,8 @@ class Database:
         return make_conninfo("", **params)
 
     def _connection(self) -> Connection:
+        if self._closed:  # a call abandoned in its thread, run after close: it must not reconnect
+            raise StorageError(f"the journal {self.where} is closed")
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._conninfo, autocommit=True)
         return self._conn
@@ -165,9 +168,13 @@ class Database:
                     if conn is not None and conn.broken:
                         conn.close()  # the next call opens a new one
                     raise StorageError(f"cannot {verb} the journal {self.where}: {message(exc)}") from exc
+                finally:
+                    if self._closed and self._conn is not None:  # closed while this ran, abandoned
+                        self._conn.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
+        self._closed = True
         if self._conn is not None:
             self._conn.close()
 
