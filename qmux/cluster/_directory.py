@@ -3,8 +3,8 @@
 Any node answers any request; what it does not serve itself it forwards to the node that holds
 the backend's lease (`qmux._http`'s forwarding asks this directory). A session or job belongs to
 one backend for ever, so its backend is cached once known; a backend's owner changes on a
-takeover, so it is cached only for a short while (a tenth of the lease) and a forward that fails
-asks again.
+takeover, so it is cached only for a short while (a tenth of the lease): a forward to an owner
+that just died fails (503, tried again by the client) until the cache lets the next one ask again.
 
 A backend whose lease has expired and not yet been taken over has no owner: asking about it
 raises `ServiceClosedError` (503, retried by `qmux.connect`), never a 404 that a client would
@@ -116,10 +116,6 @@ class Directory:
             return bytes(row[0])
 
         return self._db.run(read, "read a cluster key in", retry=True)
-
-    def forget_owner(self, backend: str) -> None:
-        """Ask the database again next time (a forward to the cached owner failed)."""
-        self._owners.pop(backend, None)
 
     async def _backend(self, query: str, ident: str) -> str | None:
         backend = self._backend_of.get(ident)

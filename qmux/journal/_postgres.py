@@ -42,32 +42,27 @@ FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::text[], %b::bytea[])
 ORDER BY place
 ON CONFLICT (id) DO UPDATE SET finished = excluded.finished, owner = excluded.owner, row = excluded.row
 """
-# Every row not ended, and each owner's `keep` newest ended ones (NULL owners are one owner:
-# window partitions group NULLs together), all in first-write order.
-_LOAD_SESSIONS = """
+
+
+def _load_query(table: str, ended: str) -> str:
+    """What `load` reads of `table`: every row not `ended`, and each owner's ``keep`` newest ended
+    ones (NULL owners are one owner: window partitions group NULLs together), all in first-write
+    order; with ``backends`` (an array, or NULL for all), only their rows."""
+    mine = "(%(backends)s::text[] IS NULL OR backend = ANY(%(backends)s))"
+    return f"""
 SELECT row FROM (
-    SELECT row, seq FROM qmux_sessions WHERE NOT closed
-        AND (%(backends)s::text[] IS NULL OR backend = ANY(%(backends)s))
+    SELECT row, seq FROM {table} WHERE NOT {ended} AND {mine}
     UNION ALL
     SELECT row, seq FROM (
         SELECT row, seq, row_number() OVER (PARTITION BY owner ORDER BY seq DESC) AS newest
-        FROM qmux_sessions WHERE closed
-        AND (%(backends)s::text[] IS NULL OR backend = ANY(%(backends)s))
+        FROM {table} WHERE {ended} AND {mine}
     ) AS ended WHERE newest <= %(keep)s
 ) AS kept ORDER BY seq
 """
-_LOAD_JOBS = """
-SELECT row FROM (
-    SELECT row, seq FROM qmux_jobs WHERE NOT finished
-        AND (%(backends)s::text[] IS NULL OR backend = ANY(%(backends)s))
-    UNION ALL
-    SELECT row, seq FROM (
-        SELECT row, seq, row_number() OVER (PARTITION BY owner ORDER BY seq DESC) AS newest
-        FROM qmux_jobs WHERE finished
-        AND (%(backends)s::text[] IS NULL OR backend = ANY(%(backends)s))
-    ) AS ended WHERE newest <= %(keep)s
-) AS kept ORDER BY seq
-"""
+
+
+_LOAD_SESSIONS = _load_query("qmux_sessions", "closed")
+_LOAD_JOBS = _load_query("qmux_jobs", "finished")
 
 
 @final
