@@ -19,6 +19,8 @@ from pathlib import Path
 
 from attrs import define, field
 
+from .serving import end_process
+
 __all__ = ["TOKEN", "NodeProcess", "Relay", "free_port", "node_config", "start_nodes"]
 
 TOKEN = "token-of-the-cluster-tests"
@@ -136,19 +138,7 @@ class NodeProcess:
             return None
 
     def _end(self, signum: signal.Signals, timeout: float) -> int:
-        process = self.process
-        if process is None:
-            return 0
-        if process.poll() is None:
-            process.send_signal(signum)
-        try:
-            return process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait(timeout=30)
-        finally:
-            if process.stdout is not None:
-                process.stdout.close()
+        return 0 if self.process is None else end_process(self.process, signum, timeout)
 
 
 def start_nodes(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import attrs
 
-__all__ = ["ServeProcess", "serve_process"]
+__all__ = ["ServeProcess", "end_process", "serve_process"]
 
 #: the longest a server may take to print its URL
 START_SECONDS = 60
@@ -52,11 +52,19 @@ def serve_process(folder: Path, config: str) -> Iterator[ServeProcess]:
         assert line.startswith("qmux serving on http://127.0.0.1:"), line
         yield ServeProcess(line.split()[-1], process)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end_process(process, signal.SIGTERM, STOP_SECONDS)
+
+
+def end_process(process: subprocess.Popen[str], signum: signal.Signals, timeout: float) -> int:
+    """Send `signum` unless it has ended, wait up to `timeout` (then SIGKILL), close its stdout;
+    its exit status."""
+    if process.poll() is None:
+        process.send_signal(signum)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(timeout=STOP_SECONDS)
+    finally:
         if process.stdout is not None:
             process.stdout.close()
