@@ -47,7 +47,7 @@ from ._errors import (
 from ._events import EVENT_KINDS, Event, EventHub, Subscription
 from ._handles import BackendHandle, Batch, ServiceAPI, Session, SessionPort, current_session
 from ._ids import new_id
-from ._jobs import Job, JobPort, JobRecord, JobStatus
+from ._jobs import Job, JobChange, JobObserver, JobPort, JobRecord, JobStatus
 from ._journal import Journal, JournalStore, Ticket
 from ._service import Service, run_service
 from ._session import SessionActor
@@ -94,9 +94,11 @@ __all__ = [
     "InvalidInputError",
     "Job",
     "JobCancelledError",
+    "JobChange",
     "JobError",
     "JobFailedError",
     "JobNotFoundError",
+    "JobObserver",
     "JobPort",
     "JobRecord",
     "JobRequest",

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, final
 
 import trio
-from attrs import define, field
+from attrs import define, field, frozen
 
 from ._errors import JobCancelledError, JobError, ServiceClosedError, StorageError
 from ._events import Event, EventHub
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ._journal import Ticket
     from ._time import WallClock
 
-__all__ = ["Job", "JobPort", "JobRecord", "JobStatus"]
+__all__ = ["Job", "JobChange", "JobObserver", "JobPort", "JobRecord", "JobStatus"]
 
 
 class JobStatus(enum.Enum):
@@ -82,8 +82,10 @@ class JobRecord:
     cancel_scope: trio.CancelScope | None = None
     #: who submitted it: an opaque tag a front door sets (the HTTP server's tenant), kept in the journal
     owner: str | None = None
-    #: told of every change of status (the journal records it)
+    #: told of every change of status (the journal records it; `Service.observe_jobs` observers)
     observer: Callable[[JobRecord], object] | None = None
+    #: told when its tags change (the journal keeps them, SPEC T1)
+    retagged: Callable[[JobRecord], object] | None = None
     #: the journal batch that makes its acceptance durable; the submitter waits on it
     durable: Ticket | None = None
     #: how many times its backend began to execute it (R1: transient failures run it again)
@@ -238,8 +240,8 @@ class JobRecord:
 
     async def set_tags(self, tags: tuple[str, ...]) -> None:
         self.tags = tags
-        if self.observer is not None:
-            self.observer(self)  # the journal keeps them (T1)
+        if self.retagged is not None:
+            self.retagged(self)
 
     def subscribe(self, *, owner: str | None = None) -> AsyncIterator[Event]:
         """Its events from now: its status first, then every transition until it ends (SPEC E1)."""
@@ -263,6 +265,45 @@ class JobRecord:
             "queue_seconds": max(0.0, queued_until - self.created_at),
             "attempts": self.attempts,
         }
+
+
+@final
+@frozen
+class JobChange:
+    """A job started or ended: what `Service.observe_jobs` observers are told, as it happens.
+
+    Plain values, cheap to make: an observer (a metrics exporter, say) counts from them without
+    looking the job up.
+    """
+
+    job_id: str
+    backend: str
+    #: the tag its front door gave it (the HTTP server's tenant); ``None`` in process
+    owner: str | None
+    #: ``RUNNING`` when it started; its final status when it ended
+    status: JobStatus
+    #: seconds from its submission until it started (or, if it never did, until it ended)
+    queue_seconds: float
+    #: seconds it has run (all its attempts); ``None`` if it never started
+    run_seconds: float | None
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobChange:
+        """`job` now: told only when it starts (``started_at`` set) or ends (``finished_at`` set)."""
+        started, finished = job.started_at, job.finished_at
+        queued_until = started if started is not None else finished
+        return cls(
+            job.request.job_id,
+            job.backend_name,
+            job.owner,
+            job.status,
+            0.0 if queued_until is None else max(0.0, queued_until - job.created_at),
+            None if started is None else (started if finished is None else finished) - started,
+        )
+
+
+#: told of each job's start and end, inline: must be cheap, and must not raise
+JobObserver = Callable[[JobChange], None]
 
 
 class JobPort(Protocol):

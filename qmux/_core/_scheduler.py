@@ -183,13 +183,16 @@ class BackendScheduler:
 
     # -- job mode ----------------------------------------------------------------------------
 
-    def submit(self, job: JobRecord) -> None:
-        """Queue a job-mode job; refused at once when the line is full."""
+    def check_room(self) -> None:
+        """Refuse a new job-mode job at once when the line is full (before it is made and registered)."""
         if len(self._line) >= self._max_waiting:
             raise CapacityError(
                 f"backend {self.name!r} has {len(self._line)} entries waiting, its limit; "
                 "retry later or raise max_waiting_per_backend"
             )
+
+    def submit(self, job: JobRecord) -> None:
+        """Queue a job-mode job (a new one passed `check_room`; a recovered one was accepted before)."""
         self._line.append(job)
         self._queued += 1
         self._pump()

@@ -37,7 +37,7 @@ from ._events import Event, EventHub
 from ._gc_policy import gc_policy
 from ._handles import BackendHandle, Session
 from ._ids import new_id
-from ._jobs import Job, JobRecord, JobStatus
+from ._jobs import Job, JobChange, JobObserver, JobRecord, JobStatus
 from ._journal import Journal, JournalStore
 from ._recovery import job_from_snapshot, machine_from_snapshot, terms_from_snapshot
 from ._retention import Retained
@@ -313,6 +313,7 @@ class Service(BackendDirectory):
             raise self._not_served(backend)
         if not scheduler.config.operational:
             raise BackendUnavailableError(f"backend {backend!r} is not operational; it accepts no jobs")
+        scheduler.check_room()
         job = JobRecord(
             JobRequest(new_id(), None, program_id, inputs, options),
             backend,
@@ -322,8 +323,8 @@ class Service(BackendDirectory):
             clock=self._clock,
             tags=checked_tags,
         )
+        self._register_job(job)  # first: whoever watches it sees it start
         scheduler.submit(job)
-        self._register_job(job)
         if scheduler.logs_debug:
             scheduler.log.debug("job.queued", job_id=job.job_id, program_id=program_id, mode="job")
         if job.durable is not None:
@@ -340,6 +341,7 @@ class Service(BackendDirectory):
     def _register_job(self, job: JobRecord) -> None:
         self._jobs.add(job.request.job_id, job, job.owner)
         job.events, job.position = self.events_hub, self._bound.queue_position
+        job.retagged = self._bound.job_retagged
         self._count_unfinished(job)
         if self._journal is not None:
             job.durable = self._journal.job_changed(job)
@@ -363,6 +365,7 @@ class Service(BackendDirectory):
             session_ended=self._session_ended,
             session_changed=self._journal.session_changed if self._journal is not None else None,
             job_changed=self._job_changed,
+            job_retagged=self._journal.job_changed if self._journal is not None else None,
             queue_position=self._queue_position,
             cancel_in_line=self._cancel_in_line,
         )
@@ -480,10 +483,27 @@ class Service(BackendDirectory):
 
     #: whether unfinished jobs are counted per owner (once a front door asked, `unfinished_jobs_of`)
     _counts_unfinished = False
+    #: told of each job's start and end (`observe_jobs`)
+    _job_observers: tuple[JobObserver, ...] = ()
+
+    def observe_jobs(self, observer: JobObserver) -> None:
+        """Tell `observer` of every job's start and end from now on, inline, as each happens.
+
+        Every job the service runs is told, however it came (a front door, in process, recovered
+        from a journal, adopted from another node); one that had started or ended before this
+        call is told only of what comes after. `observer` must be cheap and must not raise: it
+        runs on the path every job takes (a metrics exporter counts here).
+        """
+        first = not self._job_observers
+        self._job_observers = (*self._job_observers, observer)
+        if first:
+            for job in self._jobs:
+                self._count_unfinished(job)
 
     def _count_unfinished(self, job: JobRecord) -> None:
-        """Watch `job` until it ends: the journal records each change, and its owner's count of
-        unfinished jobs includes it (if counts are kept). Without either, it is told nothing."""
+        """Watch `job` until it ends: the journal records each change, its owner's count of
+        unfinished jobs includes it (if counts are kept), job observers hear of its start and
+        end. With none of them, it is told nothing."""
         if job.status.is_final:
             return
         if self._counts_unfinished:
@@ -491,7 +511,7 @@ class Service(BackendDirectory):
             if unfinished is None:
                 unfinished = self._unfinished_of[job.owner] = set()
             unfinished.add(job.request.job_id)
-        if self._counts_unfinished or self._journal is not None:
+        if self._counts_unfinished or self._journal is not None or self._job_observers:
             job.observer = self._bound.job_changed
 
     def _job_changed(self, job: JobRecord) -> None:
@@ -503,6 +523,10 @@ class Service(BackendDirectory):
                     del self._unfinished_of[job.owner]
         if self._journal is not None:
             self._journal.job_changed(job)
+        if self._job_observers:
+            change = JobChange.of(job)
+            for observer in self._job_observers:
+                observer(change)
 
     # -- recovery ------------------------------------------------------------------------------
 
@@ -557,6 +581,7 @@ class Service(BackendDirectory):
             idempotent=bool(scheduler and scheduler.config.idempotent),
         )
         job.clock = self._clock
+        job.retagged = self._bound.job_retagged
         self._jobs.add(job.job_id, job, job.owner)
         if snapshot.status in ("QUEUED", "RUNNING"):
             self._count_unfinished(job)
@@ -621,6 +646,7 @@ class _Bound:
     session_ended: Callable[[SessionActor], None]
     session_changed: Callable[[SessionActor], object] | None
     job_changed: Callable[[JobRecord], None]
+    job_retagged: Callable[[JobRecord], object] | None
     queue_position: Callable[[JobRecord], int | None]
     cancel_in_line: Callable[[JobRecord], Awaitable[None]]
 

@@ -11,7 +11,8 @@ share (open a session, place and submit a job) are written once:
   owner: one tenant's backlog never refuses another's work.
 - From `begin_shutdown` on, new sessions and jobs are refused with 503 and every request held in
   a `long_poll` is answered at once; reads still work. Event streams end, and new ones are refused.
-- Each session and job it takes is told to its observers (`WorkObserver`: what metrics follow).
+- Each session it opens is told to its observers (`WorkObserver`: what metrics follow); jobs
+  are told by the core itself, however they came (`Service.observe_jobs`).
 - Listings, usage and event streams are the tenant's: the view passes ``owner=tenant`` to the
   core, which counts each stream's subscription against the tenant's bound
   (``ServiceSettings.max_subscribers_per_owner``).
@@ -59,7 +60,8 @@ _log = structlog.get_logger("qmux.http")
 
 @frozen
 class Taken:
-    """A session or a job the server took on: a new session opened, or a job accepted."""
+    """A session or a job the server took on: a session a front door opened (`ServiceView` tells
+    its observers), or a session or job a restart recovered (`WatchedJournal.recovered`)."""
 
     kind: Literal["session", "job"]
     id: str
@@ -67,7 +69,7 @@ class Taken:
     tenant: str
 
 
-#: told of every session and job a front door takes on; called inline: cheap, and must not raise
+#: told of every session a front door opens; called inline: cheap, and must not raise
 WorkObserver = Callable[[Taken], None]
 
 
@@ -241,7 +243,6 @@ class ServiceView:
                 self._submitting[tenant] = left
             else:
                 del self._submitting[tenant]
-        self._took(Taken("job", job.job_id, job.backend_name, tenant))
         return job
 
     def _took(self, taken: Taken) -> None:

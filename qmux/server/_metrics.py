@@ -1,26 +1,27 @@
 """Prometheus metrics for ``GET /metrics``: what runs, what waits, how jobs and requests went.
 
 Written with prometheus-client into a registry of the app's own (never the global one: several
-apps share a test process, and each server counts only its own work). Three sources, each read
-the cheapest way it can be:
+apps share a test process, and each server counts only its own work). Each source is read the
+cheapest way it can be, so that a server with metrics on answers about as fast as one without:
 
-- **HTTP requests** are tallied as the pipeline answers them (`HttpApp.observe`), in plain
-  dicts and lists (`RequestTally`: a dict increment and a bisect per request, no lock: the
-  pipeline runs on one thread), and turned into a counter and a histogram family when
-  Prometheus scrapes. The ``route`` label is the operation id (``submit_job``, ``ibm_get_job``;
-  ``no_route`` for a path that is none), never a raw path, so ids never become series.
+- **Counts as things happen** (HTTP requests, jobs started and ended) are tallied inline in plain
+  dicts and lists (`Tally`: a dict increment, and a bisect for a duration; no lock, for the
+  pipeline and the core run on one thread) and made into counter and histogram families only when
+  Prometheus scrapes. Requests come from the pipeline (`HttpApp.observe`); the ``route`` label
+  is the operation id (``submit_job``, ``ibm_get_job``; ``no_route`` for a path that is none),
+  never a raw path, so ids never become series. Jobs come from the core as each starts and ends
+  (`Service.observe_jobs`): every job the service runs, however it came, with nothing looked up.
 - **Gauges** of state (``qmux_queued_jobs``, ``qmux_sessions``) are gathered when Prometheus
   scrapes, by a collector that reads the service then, rather than updated on every change.
-- **Jobs and sessions** the server takes on are followed by id from the moment a front door
-  takes them (`ServiceView` tells its observers) or a restart recovers them from the journal;
-  each scrape looks each one up through the service's public API (``service.job(id)``,
-  ``service.session(id)``), counts those that ended since the last scrape into
-  ``qmux_jobs_total`` and the histograms, and forgets them. A scrape so costs one lookup per
-  unfinished job and open session (with a checkpoint every `LOOKUPS_PER_CHECKPOINT`, so that a
-  long pass shares the event loop); what is followed is bounded (`Metrics.limit`): past it the
-  oldest is dropped and counted in ``qmux_jobs_unaccounted_total``, as is a job the service
-  forgot (retention) before a scrape saw it end. In ``qmux serve`` every job and session comes
-  through a front door, so nothing else escapes the count.
+- **Sessions** the server opens are followed by id from the moment a front door takes them
+  (`ServiceView` tells its observers) or a restart recovers them from the journal; each scrape
+  looks each open one up (``service.session(id)``, with a checkpoint every
+  `LOOKUPS_PER_CHECKPOINT`, so that a long pass shares the event loop), tallies them by state,
+  counts the deactivations and closings it finds, and forgets those that closed. What is followed
+  is bounded (`Metrics.limit`): past it the oldest is dropped.
+- **Jobs a restart recovered** that ended during the recovery itself (interrupted while
+  running: SPEC J4) ended before any observer could hear of it: the first scrape looks them up
+  and counts them.
 
 No label carries an id. Tenants label the job, session and request series only when the
 ``[server] metrics_tenant_label`` key asks for it (a series per tenant: for a few tenants).
@@ -31,20 +32,20 @@ from __future__ import annotations
 import bisect
 import collections
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final, final
 
 import structlog
 import trio
 from attrs import define, field, frozen
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
-from .._core import JobNotFoundError, JobStatus, QmuxError, Service, SessionNotFoundError
+from .._core import JobChange, JobNotFoundError, JobStatus, QmuxError, Service, SessionNotFoundError
 from .._http import Answered, Taken
 
-__all__ = ["CONTENT_TYPE", "HTTP_BUCKETS", "JOB_BUCKETS", "Families", "Metrics", "RequestTally"]
+__all__ = ["CONTENT_TYPE", "HTTP_BUCKETS", "JOB_BUCKETS", "Counts", "Durations", "Families", "Metrics", "Tally"]
 
 _log = structlog.get_logger("qmux.server")
 
@@ -61,13 +62,136 @@ NO_ROUTE: Final = "no_route"
 #: lookups a scrape makes between two checkpoints: a long pass never holds the event loop for long
 LOOKUPS_PER_CHECKPOINT: Final = 256
 
+#: a series' label values, as counted (`str` of each when scraped: a status code stays an int until then)
+Labels = tuple[object, ...]
+#: the ``status`` label of each job status
+_STATUS_LABEL: Final = {status: status.value.lower() for status in JobStatus}
 
-@define(eq=False)
-class _FollowedJob:
-    backend: str
-    tenant: str
-    #: its time in the queue is observed once, when it is first seen started
-    queue_observed: bool = False
+
+@final
+class Counts:
+    """A counter family kept as plain numbers (label values -> count), made into a family when scraped."""
+
+    __slots__ = ("_documentation", "_labels", "_name", "values")
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
+        #: the name without ``_total`` (prometheus-client adds it), as `prometheus_client.Counter` takes it
+        self._name, self._documentation, self._labels = name, documentation, list(labels)
+        self.values: dict[Labels, float] = {}
+
+    def inc(self, labels: Labels, amount: float = 1) -> None:
+        self.values[labels] = self.values.get(labels, 0) + amount
+
+    def family(self) -> CounterMetricFamily:
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labels)
+        for labels, count in self.values.items():
+            family.add_metric([str(label) for label in labels], count)
+        return family
+
+
+@final
+class Durations:
+    """A histogram family kept as plain numbers: per label values, a count per bucket and the sum."""
+
+    __slots__ = ("_bounds", "_buckets", "_documentation", "_labels", "_name", "values")
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str], buckets: Sequence[float]) -> None:
+        self._name, self._documentation, self._labels = name, documentation, list(labels)
+        self._buckets = tuple(buckets)
+        self._bounds = [*map(floatToGoString, self._buckets), "+Inf"]
+        #: label values -> [count per bucket (the last: above every bound)..., sum of seconds]
+        self.values: dict[Labels, list[float]] = {}
+
+    def observe(self, labels: Labels, seconds: float) -> None:
+        values = self.values.get(labels)
+        if values is None:
+            values = self.values[labels] = [0.0] * (len(self._buckets) + 2)
+        values[bisect.bisect_left(self._buckets, seconds)] += 1
+        values[-1] += seconds
+
+    def family(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(self._name, self._documentation, labels=self._labels)
+        for labels, values in self.values.items():
+            cumulative = itertools.accumulate(values[:-1])
+            family.add_metric(
+                [str(label) for label in labels], list(zip(self._bounds, cumulative, strict=True)), sum_value=values[-1]
+            )
+        return family
+
+
+@final
+class Tally:
+    """A prometheus-client collector over `Counts` and `Durations`: each family made when scraped."""
+
+    def __init__(self, *tallies: Counts | Durations) -> None:
+        self._tallies = tallies
+
+    def collect(self) -> Iterator[Metric]:
+        for tally in self._tallies:
+            yield tally.family()
+
+
+@final
+@frozen
+class Families:
+    """The metrics the app counts as things happen (the gauges are `_StateCollector`'s)."""
+
+    requests: Counts
+    request_seconds: Durations
+    jobs_ended: Counts
+    job_seconds: Durations
+    queue_seconds: Durations
+    deactivations: Counts
+    sessions_closed: Counts
+
+    @classmethod
+    def registered(cls, registry: CollectorRegistry, *, tenant_label: bool) -> Families:
+        """Each metric, registered in `registry`; `tenant_label` adds ``tenant`` to the counts of work."""
+        tenant = ("tenant",) if tenant_label else ()
+        families = cls(
+            requests=Counts(
+                "qmux_http_requests", "HTTP requests answered, by route and status", ("route", "status", *tenant)
+            ),
+            request_seconds=Durations(
+                "qmux_http_request_duration_seconds",
+                "How long HTTP requests took to answer, by route (long polls included)",
+                ("route",),
+                HTTP_BUCKETS,
+            ),
+            jobs_ended=Counts("qmux_jobs", "Jobs that ended, by final status", ("backend", "status", *tenant)),
+            job_seconds=Durations(
+                "qmux_job_duration_seconds",
+                "How long jobs ran on their backend (jobs that started), counted when they end",
+                ("backend",),
+                JOB_BUCKETS,
+            ),
+            queue_seconds=Durations(
+                "qmux_job_queue_seconds",
+                "How long jobs waited from submission until they started",
+                ("backend",),
+                JOB_BUCKETS,
+            ),
+            deactivations=Counts(
+                "qmux_session_deactivations",
+                "Sessions deactivated after an interactive TTL with nothing to run (SPEC S9)",
+                ("backend", *tenant),
+            ),
+            sessions_closed=Counts(
+                "qmux_sessions_closed", "Sessions that closed, by closed_reason", ("backend", "reason", *tenant)
+            ),
+        )
+        registry.register(
+            Tally(
+                families.jobs_ended,
+                families.job_seconds,
+                families.queue_seconds,
+                families.deactivations,
+                families.sessions_closed,
+                families.requests,
+                families.request_seconds,
+            )
+        )
+        return families
 
 
 @define(eq=False)
@@ -81,117 +205,9 @@ class _FollowedSession:
 
 
 @final
-@frozen
-class Families:
-    """The metrics the app counts as things happen, in its registry (the gauges are `_StateCollector`'s)."""
-
-    jobs_ended: Counter
-    job_seconds: Histogram
-    queue_seconds: Histogram
-    unaccounted: Counter
-    deactivations: Counter
-    sessions_closed: Counter
-    requests: RequestTally
-
-    @classmethod
-    def registered(cls, registry: CollectorRegistry, *, tenant_label: bool) -> Families:
-        """Each metric, registered in `registry`; `tenant_label` adds ``tenant`` to the counts of work."""
-        tenant = ("tenant",) if tenant_label else ()
-        return cls(
-            jobs_ended=Counter(
-                "qmux_jobs", "Jobs that ended, by final status", ("backend", "status", *tenant), registry=registry
-            ),
-            job_seconds=Histogram(
-                "qmux_job_duration_seconds",
-                "How long jobs ran on their backend (jobs that started), counted when they end",
-                ("backend",),
-                buckets=JOB_BUCKETS,
-                registry=registry,
-            ),
-            queue_seconds=Histogram(
-                "qmux_job_queue_seconds",
-                "How long jobs waited from submission until they started",
-                ("backend",),
-                buckets=JOB_BUCKETS,
-                registry=registry,
-            ),
-            unaccounted=Counter(
-                "qmux_jobs_unaccounted",
-                "Jobs taken whose end metrics could not see: forgotten by the service, or past the followed limit",
-                registry=registry,
-            ),
-            deactivations=Counter(
-                "qmux_session_deactivations",
-                "Sessions deactivated after an interactive TTL with nothing to run (SPEC S9)",
-                ("backend", *tenant),
-                registry=registry,
-            ),
-            sessions_closed=Counter(
-                "qmux_sessions_closed",
-                "Sessions that closed, by closed_reason",
-                ("backend", "reason", *tenant),
-                registry=registry,
-            ),
-            requests=RequestTally.registered(registry, tenant_label=tenant_label),
-        )
-
-
-@final
-class RequestTally:
-    """HTTP requests by route and status, and how long they took by route: a prometheus-client
-    collector that keeps plain numbers as requests are answered and makes the families (a
-    counter, a histogram on `HTTP_BUCKETS`) only when scraped. The pipeline answers on one
-    thread, so the tally needs no lock; a scrape runs on that thread too."""
-
-    __slots__ = ("_counts", "_durations", "_tenant_label")
-
-    def __init__(self, *, tenant_label: bool) -> None:
-        self._tenant_label = tenant_label
-        #: (route, status[, tenant]) -> requests
-        self._counts: dict[tuple[str, ...], int] = {}
-        #: route -> [count per bucket (the last: above every bound)..., sum of seconds]
-        self._durations: dict[str, list[float]] = {}
-
-    @classmethod
-    def registered(cls, registry: CollectorRegistry, *, tenant_label: bool) -> RequestTally:
-        tally = cls(tenant_label=tenant_label)
-        registry.register(tally)
-        return tally
-
-    def count(self, route: str | None, status: int, tenant: str | None, seconds: float) -> None:
-        route = route or NO_ROUTE
-        key = (route, str(status), tenant or "") if self._tenant_label else (route, str(status))
-        self._counts[key] = self._counts.get(key, 0) + 1
-        durations = self._durations.get(route)
-        if durations is None:
-            durations = self._durations[route] = [0.0] * (len(HTTP_BUCKETS) + 2)
-        durations[bisect.bisect_left(HTTP_BUCKETS, seconds)] += 1
-        durations[-1] += seconds
-
-    def collect(self) -> Iterator[Metric]:
-        labels = ["route", "status", *(["tenant"] if self._tenant_label else [])]
-        requests = CounterMetricFamily(
-            "qmux_http_requests", "HTTP requests answered, by route and status", labels=labels
-        )
-        for key, count in self._counts.items():
-            requests.add_metric(list(key), count)
-        yield requests
-        seconds = HistogramMetricFamily(
-            "qmux_http_request_duration_seconds",
-            "How long HTTP requests took to answer, by route (long polls included)",
-            labels=["route"],
-        )
-        bounds = [*map(floatToGoString, HTTP_BUCKETS), "+Inf"]
-        for route, durations in self._durations.items():
-            cumulative = list(itertools.accumulate(durations[:-1]))
-            seconds.add_metric([route], list(zip(bounds, cumulative, strict=True)), sum_value=durations[-1])
-        yield seconds
-
-
-@final
 @define(eq=False)
 class Metrics:
-    """One server's metrics: its registry, the counters the pipeline feeds, the work it follows.
+    """One server's metrics: its registry, the counts the pipeline and the core feed, the sessions it follows.
 
     Make one with `Metrics.of`.
     """
@@ -200,12 +216,14 @@ class Metrics:
     registry: CollectorRegistry
     families: Families
     tenant_label: bool
-    #: the most jobs (and, apart, sessions) followed at once
+    #: the most sessions followed at once
     limit: int
     #: sessions by (backend, state[, tenant]), as the last scrape found them
     session_counts: collections.Counter[tuple[str, ...]] = field(factory=collections.Counter, init=False)
-    _jobs: dict[str, _FollowedJob] = field(factory=dict, init=False)
     _sessions: dict[str, _FollowedSession] = field(factory=dict, init=False)
+    #: jobs a restart recovered unfinished, not yet seen to end: the first scrape counts those
+    #: that ended in the recovery itself (the others are told as they end, and leave this)
+    _recovered: dict[str, Taken] = field(factory=dict, init=False)
     _refreshing: trio.Lock = field(factory=trio.Lock, init=False)
 
     @classmethod
@@ -215,67 +233,79 @@ class Metrics:
         metrics = cls(service, registry, Families.registered(registry, tenant_label=tenant_label), tenant_label, limit)
         ProcessCollector(registry=registry)
         registry.register(_StateCollector(metrics))
+        service.observe_jobs(metrics.job_changed)
         return metrics
 
     # -- fed as things happen (inline, cheap) ------------------------------------------------
 
     def answered(self, request: Answered) -> None:
         """Count one answered request (an `HttpApp` observer)."""
-        self.families.requests.count(request.route, request.status, request.tenant, request.seconds)
+        route, status, families = request.route or NO_ROUTE, request.status, self.families
+        families.requests.inc((route, status, request.tenant or "") if self.tenant_label else (route, status))
+        families.request_seconds.observe((route,), request.seconds)
+
+    def job_changed(self, change: JobChange) -> None:
+        """Count a job that started (its time in the queue) or ended (its status, its time running)."""
+        families, backend = self.families, (change.backend,)
+        if change.status is JobStatus.RUNNING:
+            families.queue_seconds.observe(backend, change.queue_seconds)
+            return
+        status = _STATUS_LABEL[change.status]
+        families.jobs_ended.inc(
+            (change.backend, status, change.owner or "") if self.tenant_label else (change.backend, status)
+        )
+        if change.run_seconds is not None:
+            families.job_seconds.observe(backend, change.run_seconds)
+        if self._recovered:
+            self._recovered.pop(change.job_id, None)
 
     def took(self, taken: Taken) -> None:
-        """Follow a session or job a front door took on (a `ServiceView` observer), or one recovered."""
-        if taken.kind == "job":
-            self._jobs[taken.id] = _FollowedJob(taken.backend, taken.tenant)
-            if len(self._jobs) > self.limit:
-                del self._jobs[next(iter(self._jobs))]  # the oldest: the likeliest to have ended unseen
-                self.families.unaccounted.inc()
-        else:
-            self._sessions[taken.id] = _FollowedSession(taken.backend, taken.tenant)
-            if len(self._sessions) > self.limit:
-                del self._sessions[next(iter(self._sessions))]
+        """Follow a session a front door opened (a `ServiceView` observer), or one recovered."""
+        self._sessions[taken.id] = _FollowedSession(taken.backend, taken.tenant)
+        if len(self._sessions) > self.limit:
+            del self._sessions[next(iter(self._sessions))]  # the oldest: the likeliest to have closed unseen
 
-    def follow(self, work: Iterable[Taken]) -> None:
-        for taken in work:
-            self.took(taken)
+    def follow(self, recovered: Iterable[Taken]) -> None:
+        """Follow what a restart recovered (`WatchedJournal.recovered`): its open sessions, and its
+        unfinished jobs until each is seen to end (the core tells of those that end from now on)."""
+        for taken in recovered:
+            if taken.kind == "job":
+                self._recovered[taken.id] = taken
+            else:
+                self.took(taken)
 
     # -- gathered when Prometheus scrapes -----------------------------------------------------
 
     async def exposition(self) -> bytes:
-        """The text Prometheus reads: the followed work looked up first, then every metric."""
+        """The text Prometheus reads: the followed sessions looked up first, then every metric."""
         await self.refresh()
         return generate_latest(self.registry)
 
     async def refresh(self) -> None:
-        """Look up each followed job and session: count what ended, tally the sessions by state."""
+        """Count the recovered jobs that ended unheard; look up each followed session."""
         async with self._refreshing:  # two scrapes at once: the second waits, then sees the latest
-            await self._refresh_jobs()
+            if self._recovered:
+                await self._count_recovered()
             await self._refresh_sessions()
 
-    async def _refresh_jobs(self) -> None:
-        for count, (job_id, followed) in enumerate(list(self._jobs.items()), 1):
-            if count % LOOKUPS_PER_CHECKPOINT == 0:
-                await trio.lowlevel.checkpoint()
+    async def _count_recovered(self) -> None:
+        for job_id, taken in list(self._recovered.items()):
             try:
                 job = await self.service.job(job_id)
-            except JobNotFoundError:  # forgotten (retention) before a scrape saw it end
-                if self._jobs.pop(job_id, None) is not None:
-                    self.families.unaccounted.inc()
+            except JobNotFoundError:  # forgotten (retention) already
+                self._recovered.pop(job_id, None)
                 continue
             status = JobStatus(await job.status())
-            if status is JobStatus.QUEUED or (followed.queue_observed and not status.is_final):
+            if not status.is_final:
+                continue  # still to run: the core tells `job_changed` when it ends
+            if self._recovered.pop(job_id, None) is None:
                 continue
             metrics = await job.metrics()
             started = metrics["timestamps"]["running"] is not None
-            if started and not followed.queue_observed:
-                self.families.queue_seconds.labels(followed.backend).observe(metrics["queue_seconds"])
-                followed.queue_observed = True
-            if status.is_final and self._jobs.pop(job_id, None) is not None:
-                self.families.jobs_ended.labels(
-                    followed.backend, status.value.lower(), *self._tenant(followed.tenant)
-                ).inc()
-                if started:
-                    self.families.job_seconds.labels(followed.backend).observe(metrics["usage"]["seconds"])
+            labels = (taken.backend, _STATUS_LABEL[status], *self._tenant(taken.tenant))
+            self.families.jobs_ended.inc(labels)
+            if started:
+                self.families.job_seconds.observe((taken.backend,), metrics["usage"]["seconds"])
 
     async def _refresh_sessions(self) -> None:
         counts: collections.Counter[tuple[str, ...]] = collections.Counter()
@@ -296,11 +326,11 @@ class Metrics:
             deactivated = sum(1 for step in history[followed.steps_seen :] if step["status"] == "inactive")
             followed.steps_seen = len(history)
             if deactivated:
-                self.families.deactivations.labels(*key).inc(deactivated)
+                self.families.deactivations.inc(key, deactivated)
             if details["state"] == "closed":
                 if self._sessions.pop(session_id, None) is not None:
                     reason = details["closed_reason"] or "unknown"
-                    self.families.sessions_closed.labels(followed.backend, reason, *key[1:]).inc()
+                    self.families.sessions_closed.inc((followed.backend, reason, *key[1:]))
                 continue
             followed.state = details["state"]
             counts[(followed.backend, followed.state, *key[1:])] += 1
@@ -310,9 +340,9 @@ class Metrics:
         return (tenant,) if self.tenant_label else ()
 
     @property
-    def followed(self) -> tuple[int, int]:
-        """How many jobs and sessions are followed now."""
-        return len(self._jobs), len(self._sessions)
+    def followed(self) -> int:
+        """How many sessions are followed now."""
+        return len(self._sessions)
 
 
 @final

@@ -171,7 +171,6 @@ async def test_jobs_total_and_the_histograms_count_known_jobs(autojump_clock: Cl
     assert value(samples, "qmux_job_queue_seconds_sum", backend="q") == pytest.approx(2.0)
     assert value(samples, "qmux_job_duration_seconds_bucket", backend="q", le="1.0") == 1
     assert value(samples, "qmux_job_duration_seconds_bucket", backend="q", le="5.0") == 2
-    assert value(samples, "qmux_jobs_unaccounted_total") == 0
 
 
 async def test_a_job_is_counted_once_however_often_it_is_scraped(autojump_clock: Clock) -> None:
@@ -321,25 +320,37 @@ async def test_each_app_counts_its_own_work_in_a_registry_of_its_own(autojump_cl
     assert prometheus_client.REGISTRY.get_sample_value("qmux_jobs_total", {"backend": "q", "status": "done"}) is None
 
 
-async def test_a_job_the_service_forgot_before_a_scrape_is_unaccounted_not_lost(autojump_clock: Clock) -> None:
-    """Retention drops finished jobs past ``retain_finished``; one it dropped unseen is counted apart."""
+async def test_a_job_the_service_forgot_before_a_scrape_is_still_counted(autojump_clock: Clock) -> None:
+    """Retention drops finished jobs past ``retain_finished``; the count saw each end as it happened."""
     settings = qmux.ServiceSettings(retain_finished=2)
     async with metered(settings=settings) as (_, app), asgi_client(app) as http:
         for _ in range(5):  # each one, once added, drops the oldest finished past the two kept
             await submit(http, job(1), backend="q")
             await trio.sleep(2)
         samples = await scrape(http)
-    assert value(samples, "qmux_jobs_total", backend="q", status="done") == 2
-    assert value(samples, "qmux_jobs_unaccounted_total") == 3
+    assert value(samples, "qmux_jobs_total", backend="q", status="done") == 5
+    assert value(samples, "qmux_job_duration_seconds_count", backend="q") == 5
 
 
-async def test_what_is_followed_is_bounded(autojump_clock: Clock) -> None:
+async def test_jobs_run_in_process_beside_the_server_are_counted_too(autojump_clock: Clock) -> None:
+    """The metrics are the service's: a job submitted without HTTP is counted like one that came over it."""
+    async with metered() as (service, app), asgi_client(app) as http:
+        async with qmux.Session(service=service, backend="q") as session:
+            assert await (await session.run("script", job(3))).result() is not None
+            cancelled = await session.run("script", job(1))
+            await cancelled.cancel()
+        samples = await scrape(http)
+    assert value(samples, "qmux_jobs_total", backend="q", status="done") == 1
+    assert value(samples, "qmux_jobs_total", backend="q", status="cancelled") == 1
+    assert value(samples, "qmux_job_duration_seconds_sum", backend="q") == pytest.approx(3.0)
+
+
+async def test_the_sessions_followed_are_bounded(autojump_clock: Clock) -> None:
     async with qmux.open_service([qpu("q")]) as service:
         metrics = Metrics.of(service, limit=2)
-        for job_id in ("a" * 20, "b" * 20, "c" * 20):
-            metrics.took(Taken("job", job_id, "q", "t"))
-        assert metrics.followed == (2, 0)
-        assert metrics.registry.get_sample_value("qmux_jobs_unaccounted_total") == 1
+        for session_id in ("a" * 20, "b" * 20, "c" * 20):
+            metrics.took(Taken("session", session_id, "q", "t"))
+        assert metrics.followed == 2
 
 
 async def test_work_recovered_from_the_journal_is_followed_after_a_restart(autojump_clock: Clock) -> None:
