@@ -268,6 +268,19 @@ async def test_owners_are_kept_with_sessions_and_jobs_across_a_restart(
         assert service.job_owner(in_job_mode.job_id) == "bob"
 
 
+async def test_T1_a_finished_job_retagged_after_a_restart_keeps_its_new_tags_across_the_next(
+    autojump_clock: Clock, virtual_wall_clock: None, journal: JournalPlace
+) -> None:
+    async with qmux.open_service([qpu("a")], journal=journal.open()) as service:
+        finished = await service.backend("a").run("script", job(1), tags=["first"])
+        await finished.result()
+    async with qmux.open_service([qpu("a")], journal=journal.open()) as service:
+        await (await service.job(finished.job_id)).update_tags(["second"])  # recovered finished: still journaled
+        await trio.sleep(1)
+    async with qmux.open_service([qpu("a")], journal=journal.open()) as service:
+        assert await (await service.job(finished.job_id)).tags() == ["second"]
+
+
 async def test_a_tenants_sessions_and_jobs_stay_its_own_after_a_restart(
     autojump_clock: Clock, virtual_wall_clock: None
 ) -> None:
