@@ -36,12 +36,16 @@ MEMORY_TARGET = 0.5
 ROUTE_TARGET = 0.7
 
 NOTES = """
-**Reading it.** An idle subscriber is a small object with an empty deque and a Trio Event, a
-weak reference in the hub's index of its session, and the one event it was given (the session's
-state); it holds no task. Events are made only when someone listens: the route rows without a
-subscriber do the same work as before events existed. With a reader, each job makes three events
-(queued, running, done) that the hub fans out and the reader takes one at a time; the ratio is
-what that costs per round trip.
+**Reading it.** An idle subscriber is a small object: a list holding the one event it was
+given (the session's state), a weak reference in the hub's index of its session (whose callback
+forgets it if it is dropped unclosed) and the key it is indexed by; it holds no task and no Trio
+Event (a reader that waits is its own parked task). Events are made only when someone listens:
+the route rows without a subscriber do the same work as before events existed. With a reader,
+each job makes three events (queued, running, done) that the hub fans out and the reader takes
+as they come: a reader that had to wait returns the event without yielding again, one that
+finds events waiting yields once per event. What limits the ratio is the reader's own task
+steps (about two per round trip, where the round trip itself takes two) and the making of each
+event (its wall-clock time, its record in the resumption history).
 """
 
 

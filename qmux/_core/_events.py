@@ -17,6 +17,7 @@ that a reader can resume after the last event id it saw (``Last-Event-ID``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import math
 import weakref
@@ -46,6 +47,10 @@ EVENT_KINDS: Final = (
     "job.cancelled",
     "lagged",
 )
+
+
+#: subscriptions by their key in the hub, held weakly
+_Readers = dict[int, "weakref.ref[Subscription]"]
 
 
 @frozen
@@ -80,10 +85,10 @@ class Subscription:
         "_buffer",
         "_closed",
         "_ended",
-        "_finalizer",
+        "_forget",
         "_missed",
+        "_reader",
         "_stamp",
-        "_wakeup",
         "backend",
         "ends_with",
         "job_id",
@@ -109,12 +114,16 @@ class Subscription:
         self.limit = limit
         #: the stream ends after an event this says is the last (a job's end)
         self.ends_with = ends_with
-        self._buffer: deque[Event] = deque()
+        #: what the reader has not taken yet, oldest first (a list: a deque's first block alone
+        #: would weigh more than an idle subscriber should)
+        self._buffer: list[Event] = []
         self._missed = 0
-        self._wakeup = trio.Event()
+        #: the task parked waiting for the next event (one reader at a time)
+        self._reader: trio.lowlevel.Task | None = None
         self._closed = False
         self._ended = False
-        self._finalizer: Callable[[], object] = lambda: None
+        #: tells the hub to forget it (set by the hub; called once, by `close`)
+        self._forget: Callable[[], object] | None = None
 
     def matches(self, event: Event, owner: str | None) -> bool:
         return (
@@ -129,43 +138,63 @@ class Subscription:
         if self._closed:
             return
         if len(self._buffer) >= self.limit:
-            self._buffer.popleft()
+            del self._buffer[0]
             self._missed += 1
         self._buffer.append(event)
-        self._wakeup.set()
+        self._wake()
 
     def end(self) -> None:
         """No more events will come: the reader ends after what it holds."""
         self._ended = True
-        self._wakeup.set()
+        self._wake()
 
     def close(self) -> None:
         """Stop reading: the hub forgets it at once."""
         self._closed = True
-        self._wakeup.set()
-        self._finalizer()
+        self._wake()
+        forget, self._forget = self._forget, None
+        if forget is not None:
+            forget()
+
+    def _wake(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            trio.lowlevel.reschedule(reader)
+
+    def _abort(self, _: object) -> trio.lowlevel.Abort:
+        self._reader = None  # cancelled while parked: nothing may reschedule it now
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def __aiter__(self) -> Subscription:
         return self
 
     async def __anext__(self) -> Event:
+        """The next event; parks until one comes. A call that returns an event is a checkpoint:
+        one that finds it waiting yields once; one that had to wait already did (and could be
+        cancelled there)."""
+        waited = False
         while True:
             if self._missed:
                 missed, self._missed = self._missed, 0
-                await trio.lowlevel.checkpoint()
+                if not waited:
+                    await trio.lowlevel.checkpoint()
                 return Event("lagged", self._stamp(), data={"missed": missed})
             if self._buffer:
-                event = self._buffer.popleft()
+                event = self._buffer.pop(0)
                 if self.ends_with is not None and self.ends_with(event):
                     self.end()
                     self._buffer.clear()
-                await trio.lowlevel.checkpoint()
+                if not waited:
+                    await trio.lowlevel.checkpoint()
                 return event
             if self._ended or self._closed:
                 self.close()
                 raise StopAsyncIteration
-            self._wakeup = trio.Event()
-            await self._wakeup.wait()
+            if self._reader is not None:
+                raise trio.BusyResourceError("another task is already reading this event stream")
+            self._reader = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
+            waited = True
 
     async def __aenter__(self) -> Subscription:
         return self
@@ -189,9 +218,12 @@ class EventHub:
     ) -> None:
         self._wall = wall
         self.buffer = buffer
-        self._by_session: dict[str, weakref.WeakSet[Subscription]] = {}
-        self._by_job: dict[str, weakref.WeakSet[Subscription]] = {}
-        self._wide: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        #: the subscriptions, each in one index (its session's, its job's, or the wide one), by key;
+        #: weakly, so that one dropped unread is forgotten (its finalizer takes it out)
+        self._by_session: dict[str, _Readers] = {}
+        self._by_job: dict[str, _Readers] = {}
+        self._wide: _Readers = {}
+        self._keys = itertools.count()
         self._per_owner: dict[str | None, int] = {}
         self._max_per_owner = max_per_owner
         self._seq = itertools.count(1)
@@ -253,14 +285,12 @@ class EventHub:
             return
         event = self.make(kind, data=data, session_id=session_id, job_id=job_id, backend=backend)
         self._history.append((event, owner))
-        targets: set[Subscription] = set(self._wide)
-        if session_id is not None and session_id in self._by_session:
-            targets.update(self._by_session[session_id])
-        if job_id is not None and job_id in self._by_job:
-            targets.update(self._by_job[job_id])
-        for subscription in targets:
-            if subscription.matches(event, owner):
-                subscription.offer(event)
+        if self._wide:
+            _offer(self._wide, event, owner)
+        if session_id is not None and (readers := self._by_session.get(session_id)):
+            _offer(readers, event, owner)
+        if job_id is not None and (readers := self._by_job.get(job_id)):
+            _offer(readers, event, owner)
 
     # -- subscribing ---------------------------------------------------------------------------
 
@@ -295,17 +325,21 @@ class EventHub:
         )
         self._per_owner[owner] = self._per_owner.get(owner, 0) + 1
         self.quiet = False
-        subscription._finalizer = weakref.finalize(subscription, self._forget, owner, session_id, job_id)
+        key = next(self._keys)
+        # forgotten once: when closed, or (its weak reference's callback) when dropped unclosed;
+        # closing takes the reference out of the index first, so its callback never runs after
+        forget = subscription._forget = functools.partial(self._forget, owner, session_id, job_id, key)
+        ref = weakref.ref(subscription, forget)
         if after is not None:
             self._replay(subscription, after)
         for event in first or ():
             subscription.offer(event)
         if session_id is not None:
-            self._by_session.setdefault(session_id, weakref.WeakSet()).add(subscription)
+            self._by_session.setdefault(session_id, {})[key] = ref
         elif job_id is not None:
-            self._by_job.setdefault(job_id, weakref.WeakSet()).add(subscription)
+            self._by_job.setdefault(job_id, {})[key] = ref
         else:
-            self._wide.add(subscription)
+            self._wide[key] = ref
         return subscription
 
     def _replay(self, subscription: Subscription, after: int) -> None:
@@ -316,11 +350,16 @@ class EventHub:
             if event.seq > after and subscription.matches(event, owner):
                 subscription.offer(event)
 
-    def _forget(self, owner: str | None, session_id: str | None, job_id: str | None) -> None:
-        """A subscription closed or was dropped: its slot is free (the weak sets let go of it)."""
-        for index, key in ((self._by_session, session_id), (self._by_job, job_id)):
-            if key is not None and key in index and not index[key]:
-                del index[key]
+    def _forget(
+        self, owner: str | None, session_id: str | None, job_id: str | None, key: int, _: object = None
+    ) -> None:
+        """A subscription closed or was dropped: out of its index at once, and its slot is free."""
+        if session_id is not None:
+            _drop(self._by_session, session_id, key)
+        elif job_id is not None:
+            _drop(self._by_job, job_id, key)
+        else:
+            self._wide.pop(key, None)
         count = self._per_owner.get(owner, 0) - 1
         if count > 0:
             self._per_owner[owner] = count
@@ -335,7 +374,7 @@ class EventHub:
 
     def end_session(self, session_id: str) -> None:
         """A session has closed and its jobs have ended: its streams end after what they hold."""
-        for subscription in list(self._by_session.get(session_id, ())):
+        for subscription in _live(self._by_session.get(session_id, {})):
             subscription.end()
 
     def subscriber_count(self) -> int:
@@ -344,6 +383,26 @@ class EventHub:
     def close(self) -> None:
         """The service stops: every stream ends after what it holds."""
         self._closed = True
-        everyone = itertools.chain(self._wide, *self._by_session.values(), *self._by_job.values())
-        for subscription in list(everyone):
-            subscription.end()
+        for readers in (self._wide, *self._by_session.values(), *self._by_job.values()):
+            for subscription in _live(readers):
+                subscription.end()
+
+
+def _live(readers: _Readers) -> list[Subscription]:
+    """The subscriptions of `readers` still alive, in a list of their own: what is done with
+    them (or a collection meanwhile, whose finalizers take dropped ones out) may change `readers`."""
+    return [subscription for ref in list(readers.values()) if (subscription := ref()) is not None]
+
+
+def _offer(readers: _Readers, event: Event, owner: str | None) -> None:
+    for subscription in _live(readers):
+        if subscription.matches(event, owner):
+            subscription.offer(event)
+
+
+def _drop(index: dict[str, _Readers], name: str, key: int) -> None:
+    readers = index.get(name)
+    if readers is not None:
+        readers.pop(key, None)
+        if not readers:
+            del index[name]

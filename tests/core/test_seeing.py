@@ -6,11 +6,13 @@ Each rule is checked on the mock clock through `service_factory`: in process, an
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from typing import Any
 
 import pytest
 import trio
 import trio.lowlevel
+import trio.testing
 
 import qmux
 from qmux.testing import ServiceFactory, job, qpu
@@ -211,6 +213,58 @@ async def test_E1_subscribers_are_bounded_per_owner(autojump_clock: Clock) -> No
             service.events(owner="alice")
         service.events(owner="bob")  # another owner is not affected
         assert len(kept) == 2
+
+
+async def test_E1_a_closed_stream_frees_its_slot_at_once_and_a_dropped_one_when_collected(
+    autojump_clock: Clock,
+) -> None:
+    settings = qmux.ServiceSettings(max_subscribers_per_owner=2)
+    async with qmux.open_service([qpu("a")], settings=settings) as service:
+        session, other = qmux.Session(service=service, backend="a"), qmux.Session(service=service, backend="a")
+        await session.status()
+        hub = service.events_hub
+        async with other.events():  # someone else listens all along
+            gc.disable()  # nothing may depend on a collection: closing alone lets go
+            try:
+                stream = session.events()
+                assert hub.watching(session.session_id)
+                stream.close()
+                assert not hub.watching(session.session_id), "closed: out of the session's index at once"
+                assert hub.subscriber_count() == 1
+                again = session.events()  # its slot is free again
+            finally:
+                gc.enable()
+            del again  # dropped without closing (a loop left early): forgotten when collected
+            gc.collect()
+            assert hub.subscriber_count() == 1 and not hub.watching(session.session_id)
+        await session.close()
+        await other.close()
+
+
+async def test_E1_one_task_reads_a_stream_at_a_time_and_a_cancelled_read_loses_no_event(
+    autojump_clock: Clock,
+) -> None:
+    async with qmux.open_service([qpu("a")]) as service, trio.open_nursery() as nursery:
+        session = qmux.Session(service=service, backend="a")
+        stream = session.events()
+        assert (await anext(stream)).kind == "session.open"
+        reading = trio.CancelScope()
+
+        async def read_one() -> None:
+            with reading:
+                await anext(stream)
+            assert reading.cancelled_caught, "it was parked until cancelled"
+
+        nursery.start_soon(read_one)  # parks: nothing has happened yet
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(trio.BusyResourceError, match="already reading"):
+            await anext(stream)
+        reading.cancel()  # the parked read is cancelled...
+        await trio.testing.wait_all_tasks_blocked()
+        await session.run("script", job(1))
+        assert (await anext(stream)).kind == "job.queued", "...and the next read gets the next event"
+        await session.close()
+    assert not nursery.cancel_scope.cancelled_caught
 
 
 # -- U1: usage -------------------------------------------------------------------------------------
