@@ -34,7 +34,9 @@ class Retained(Generic[_T]):
 
     def add(self, key: str, value: _T, owner: str | None) -> None:
         self._by_id[key] = value
-        keys = self._by_owner.setdefault(owner, OrderedDict())
+        keys = self._by_owner.get(owner)
+        if keys is None:  # (not `setdefault`: it would make an OrderedDict per call)
+            keys = self._by_owner[owner] = OrderedDict()
         keys[key] = None
         excess = len(keys) - self.limit
         if excess > 0:
