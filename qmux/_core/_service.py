@@ -491,8 +491,9 @@ class Service(BackendDirectory):
 
         Every job the service runs is told, however it came (a front door, in process, recovered
         from a journal, adopted from another node); one that had started or ended before this
-        call is told only of what comes after. `observer` must be cheap and must not raise: it
-        runs on the path every job takes (a metrics exporter counts here).
+        call is told only of what comes after. `observer` must be cheap: it runs on the path
+        every job takes (a metrics exporter counts here). One that raises is logged
+        (``service.job_observer_failed``) and changes nothing for the job or the other observers.
         """
         first = not self._job_observers
         self._job_observers = (*self._job_observers, observer)
@@ -526,7 +527,10 @@ class Service(BackendDirectory):
         if self._job_observers:
             change = JobChange.of(job)
             for observer in self._job_observers:
-                observer(change)
+                try:
+                    observer(change)
+                except Exception:  # its bug: the job and the other observers go on
+                    _log.exception("service.job_observer_failed", observer=repr(observer), job_id=change.job_id)
 
     # -- recovery ------------------------------------------------------------------------------
 

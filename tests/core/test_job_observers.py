@@ -8,6 +8,7 @@ retries), with the times the job's own ``metrics()`` reports (SPEC U1).
 from __future__ import annotations
 
 import pytest
+import structlog.testing
 import trio
 import trio.testing
 
@@ -113,3 +114,20 @@ async def test_J4_jobs_a_restart_recovered_are_told_as_they_run(autojump_clock: 
         await (await service.session(session.session_id)).close()
     assert [c.status.value for c in changes if c.job_id == first.job_id][-1:] == ["DONE"]
     assert [c.status.value for c in changes if c.job_id == second.job_id] == ["RUNNING", "DONE"]
+
+
+async def test_J4_an_observer_that_raises_leaves_the_job_and_its_waiter_alone(autojump_clock: Clock) -> None:
+    changes: list[qmux.JobChange] = []
+
+    def broken(change: qmux.JobChange) -> None:
+        raise RuntimeError("observer bug")
+
+    async with qmux.open_service([qpu("q")]) as service:
+        service.observe_jobs(broken)
+        service.observe_jobs(changes.append)
+        with structlog.testing.capture_logs() as logs:
+            done = await service.backend("q").run("script", job(1, value=7))
+            assert await done.result() == 7
+    assert [c.status.value for c in changes] == ["RUNNING", "DONE"], "the next observer is still told"
+    failures = [entry for entry in logs if entry["event"] == "service.job_observer_failed"]
+    assert [entry["job_id"] for entry in failures] == [done.job_id, done.job_id]
