@@ -281,9 +281,20 @@ class EventHub:
         owner: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        if not self.wants(session_id, job_id):
-            return
-        event = self.make(kind, data=data, session_id=session_id, job_id=job_id, backend=backend)
+        if self.wants(session_id, job_id):
+            self.deliver(kind, session_id, job_id, backend, owner, data or {})
+
+    def deliver(
+        self,
+        kind: str,
+        session_id: str | None,
+        job_id: str | None,
+        backend: str | None,
+        owner: str | None,
+        data: Mapping[str, Any],
+    ) -> None:
+        """`publish` once `wants` said yes (a publisher that asked already: each job's transition)."""
+        event = Event(kind, self._wall(trio.current_time()), session_id, job_id, data, next(self._seq), backend)
         self._history.append((event, owner))
         if self._wide:
             _offer(self._wide, event, owner)

@@ -51,7 +51,8 @@ for _status in JobStatus:
 del _status
 
 
-_EVENT_OF_STATUS = {status: status.value.lower() for status in JobStatus}
+#: the event kind of each status (SPEC E1)
+_EVENT_KIND = {status: "job." + status.value.lower() for status in JobStatus}
 _ENDING_KINDS = frozenset({"job.done", "job.error", "job.cancelled"})
 
 
@@ -142,23 +143,17 @@ class JobRecord:
 
     def publish(self) -> None:
         """Tell the event hub of its status now (SPEC E1): ``job.queued``, ``job.running``, ..."""
-        events = self.events
-        if events is not None and events.wants(self.request.session_id, self.request.job_id):
-            events.publish(**self._event_fields())
+        events, request = self.events, self.request
+        if events is not None and events.wants(request.session_id, request.job_id):
+            kind, data = _EVENT_KIND[self.status], self._event_data()
+            events.deliver(kind, request.session_id, request.job_id, self.backend_name, self.owner, data)
 
-    def _event_fields(self) -> dict[str, Any]:
+    def _event_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"program_id": self.request.program_id}
         if self.error is not None:
             data["reason"] = self.error.reason
             data["message"] = str(self.error)
-        return {
-            "kind": "job." + _EVENT_OF_STATUS[self.status],
-            "session_id": self.request.session_id,
-            "job_id": self.request.job_id,
-            "backend": self.backend_name,
-            "owner": self.owner,
-            "data": data,
-        }
+        return data
 
     async def wait(self) -> None:
         """Return once it has ended (a checkpoint, as any wait is, even if it already has)."""
@@ -247,7 +242,13 @@ class JobRecord:
         """Its events from now: its status first, then every transition until it ends (SPEC E1)."""
         if self.events is None:
             raise ServiceClosedError(f"job {self.job_id} is not in a running service: it has no events")
-        current = self.events.make(**{k: v for k, v in self._event_fields().items() if k != "owner"})
+        current = self.events.make(
+            _EVENT_KIND[self.status],
+            data=self._event_data(),
+            session_id=self.request.session_id,
+            job_id=self.request.job_id,
+            backend=self.backend_name,
+        )
         subscription = self.events.subscribe(job_id=self.job_id, owner=owner, first=[current], ends_with=_job_ended)
         if self.status.is_final:
             subscription.end()
