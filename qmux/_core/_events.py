@@ -282,7 +282,7 @@ class EventHub:
         data: Mapping[str, Any] | None = None,
     ) -> None:
         if self.wants(session_id, job_id):
-            self.deliver(kind, session_id, job_id, backend, owner, data or {})
+            self.deliver(kind, session_id, job_id, backend, owner, data or {}, trio.current_time())
 
     def deliver(
         self,
@@ -292,9 +292,11 @@ class EventHub:
         backend: str | None,
         owner: str | None,
         data: Mapping[str, Any],
+        now: float,
     ) -> None:
-        """`publish` once `wants` said yes (a publisher that asked already: each job's transition)."""
-        event = Event(kind, self._wall(trio.current_time()), session_id, job_id, data, next(self._seq), backend)
+        """`publish` once `wants` said yes, of what happened at `now` (Trio time): for a publisher
+        that asked already and knows the time (each job's transition)."""
+        event = Event(kind, self._wall(now), session_id, job_id, data, next(self._seq), backend)
         self._history.append((event, owner))
         if self._wide:
             _offer(self._wide, event, owner)

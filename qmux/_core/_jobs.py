@@ -122,7 +122,7 @@ class JobRecord:
             self.observer(self)
         events = self.events
         if events is not None and not events.quiet:
-            self.publish()
+            self.publish(now)
 
     def finish(self, status: JobStatus, now: float, *, value: object = None, error: JobError | None = None) -> bool:
         """Move to a terminal state and wake every waiter; ``False`` if it had already ended."""
@@ -138,15 +138,15 @@ class JobRecord:
             self.observer(self)
         events = self.events
         if events is not None and not events.quiet:
-            self.publish()
+            self.publish(now)
         return True
 
-    def publish(self) -> None:
-        """Tell the event hub of its status now (SPEC E1): ``job.queued``, ``job.running``, ..."""
+    def publish(self, now: float) -> None:
+        """Tell the event hub of its status, reached at `now` (SPEC E1): ``job.queued``, ``job.running``, ..."""
         events, request = self.events, self.request
         if events is not None and events.wants(request.session_id, request.job_id):
             kind, data = _EVENT_KIND[self.status], self._event_data()
-            events.deliver(kind, request.session_id, request.job_id, self.backend_name, self.owner, data)
+            events.deliver(kind, request.session_id, request.job_id, self.backend_name, self.owner, data, now)
 
     def _event_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"program_id": self.request.program_id}

@@ -346,7 +346,7 @@ class Service(BackendDirectory):
         if self._journal is not None:
             job.durable = self._journal.job_changed(job)
         if not self.events_hub.quiet:
-            job.publish()
+            job.publish(job.created_at)
 
     async def _cancel_in_line(self, job: JobRecord) -> None:
         """Cancel a job-mode job: its backend's scheduler drops it from the line or stops it (J2)."""
