@@ -18,7 +18,8 @@ their routes, schemas and error dialect; everything else is here, once:
 - `Peers`, `Locate` (``_forwarding``): several nodes, one API: what a node knows of the others,
   and where each route's answer is; `Relay` (``_relay``) answers there: relayed to the node
   that holds what a request names, or fanned out to every node and merged (``_fanout``:
-  `Listing`, `ByName`, `Totals`; ``_merged_events``: `MergedEvents`).
+  `ByName`, `Totals`; ``_merged_listings``: `Listing`, `OffsetListing`; ``_merged_events``:
+  `MergedEvents`).
 
 Needs the ``server`` extra (msgspec).
 """
@@ -43,7 +44,7 @@ from ._documents import (
     job_state,
     session_document,
 )
-from ._fanout import ByName, Listing, Totals
+from ._fanout import ByName, Totals
 from ._forwarding import (
     FORWARDED_BY,
     PARTIAL,
@@ -60,6 +61,7 @@ from ._forwarding import (
 from ._limits import MAX_JSON_DEPTH, HttpLimits, check_content_length, check_json_depth, read_body
 from ._listing import Key, Page, decode_cursor, encode_cursor, job_key, page_of, parse_instant, session_key
 from ._merged_events import MergedEvents, resume_id, resume_point
+from ._merged_listings import Listing, OffsetListing
 from ._messages import HttpError, Message, Producer, Receive, Reply, Request, Scope, Send, header
 from ._openapi import generic_errors, openapi_document
 from ._pipeline import Answered, FrontDoor, HttpApp, RequestObserver
@@ -108,6 +110,7 @@ __all__ = [
     "Merge",
     "MergedEvents",
     "Message",
+    "OffsetListing",
     "Page",
     "Peers",
     "Producer",

@@ -1,28 +1,25 @@
-"""Merging the parts of a fanned-out request: listings, per-name entries, totals (`Merge`s).
+"""Merging the parts of a fanned-out request: per-name entries, totals (`Merge`s), and how a merge asks its parts.
 
 Each merge asks this node's part and every other node's at once (`gather`), each node answering
 only for what it holds, and makes one answer of them in the shape one node gives:
 
-- `Listing`: pages newest first by ``(created, id)``, the key the core lists by (SPEC V1). Each
-  node is asked for ``limit`` items after the client's cursor; the merge keeps the newest
-  ``limit`` of them all, and its cursor is the key of the last one kept. The global page is
-  exact: every item of it is among its own node's first ``limit`` after the cursor. Cursors stay
-  opaque and node-free, so the next page may be asked of any node.
 - `ByName`: entries named uniquely (backends): each once, the one of the node that holds it
   when several nodes list it.
-- `Totals`: numbers per name (usage per backend), summed over the nodes.
+- `Totals`: numbers summed over the nodes: per name (usage per backend), or the document's own
+  (IBM's instance usage).
 
-A part whose node was left out (no 200 in time) is missing from the answer, which then says so
-in its `PARTIAL` header. An answer this node does not give with 200 (a refusal of the request's
-input) is the answer: the other nodes would refuse it alike.
+The listings' merges (`Listing`, `OffsetListing`) are ``_merged_listings``; the event stream's,
+``_merged_events``. A part whose node was left out (no 200 in time) is missing from the answer,
+which then says so in its `PARTIAL` header. An answer this node does not give with 200 (a
+refusal of the request's input) is the answer: the other nodes would refuse it alike.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any, final
 
+import attrs
 import msgspec
 import outcome
 import trio
@@ -30,85 +27,68 @@ from attrs import frozen
 
 from .._core import QmuxError
 from ._forwarding import FanOut
-from ._listing import Key, encode_cursor
-from ._messages import Reply, capture
+from ._messages import Reply, Request, capture
 
-__all__ = ["ByName", "Listing", "Totals", "gather"]
+__all__ = ["ByName", "Params", "Totals", "answer", "decode", "gather", "part", "with_params"]
 
 
-async def gather(fan: FanOut) -> tuple[Reply, list[tuple[str, str, Any]]]:
+#: query parameters a merge asks its parts with instead of the client's: name -> value
+Params = Mapping[str, int | str]
+
+
+async def gather(
+    fan: FanOut, params: Params | None = None, *, others: Mapping[str, str] | None = None
+) -> tuple[Reply, list[tuple[str, str, Any]]]:
     """This node's reply and, in the order `Peers.others` gives, each other node's name, base URL
-    and 200 body decoded from JSON (those left out are not there); all asked at once."""
-    others = await fan.others()
+    and 200 body decoded from JSON (those left out are not there); all asked at once, each with
+    `params` in place of the client's parameters of those names. `others`: the other nodes, if
+    the caller has asked `FanOut.others` already."""
+    if others is None:
+        others = await fan.others()
     bodies: dict[str, Any] = {}
 
     async def ask(name: str, url: str) -> None:
-        response = await fan.ask(name, url)
-        if response is not None:
-            try:
-                bodies[name] = msgspec.json.decode(response.content)
-            except msgspec.DecodeError:
-                fan.left_out(name, "its answer is not JSON")
+        body = await part(fan, name, url, params)
+        if body is not None:
+            bodies[name] = body
 
     async with trio.open_nursery() as nursery:
         for name, url in others.items():
             nursery.start_soon(ask, name, url)
-        local = await capture(fan.local())
+        local = await capture(fan.local(with_params(fan.request, params) if params else None))
         if isinstance(local, outcome.Error):
             nursery.cancel_scope.cancel()  # this node refused or failed: the others' parts are not needed
     return local.unwrap(), [(name, url, bodies[name]) for name, url in others.items() if name in bodies]
 
 
-def _decode(reply: Reply) -> dict[str, Any]:
+async def part(fan: FanOut, name: str, url: str, params: Params | None = None) -> Any:
+    """Node `name`'s 200 body decoded from JSON, asked with `params` in place of the client's;
+    ``None`` if it was left out (no 200 in time, or no JSON)."""
+    query = {key: str(value) for key, value in params.items()} if params else None
+    response = await fan.ask(name, url, query=query)
+    if response is None:
+        return None
+    try:
+        return msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        fan.left_out(name, "its answer is not JSON")
+        return None
+
+
+def with_params(request: Request, params: Params) -> Request:
+    """`request` with the query parameters `params` set, as this node's decoding would give them."""
+    return attrs.evolve(request, query=msgspec.structs.replace(request.query, **params))
+
+
+def decode(reply: Reply) -> dict[str, Any]:
+    """The JSON object of `reply`'s body."""
     decoded: dict[str, Any] = msgspec.json.decode(reply.body)
     return decoded
 
 
-def _json(reply: Reply, document: dict[str, Any]) -> Reply:
+def answer(reply: Reply, document: dict[str, Any]) -> Reply:
     """`document` as the body of `reply`'s 200, with `reply`'s headers."""
     return Reply(200, msgspec.json.encode(document), reply.headers)
-
-
-@final
-@frozen
-class Listing:
-    """A page merged from each node's page of the same listing (see the module's doc)."""
-
-    #: the field of the page that holds its items (``sessions``, ``jobs``)
-    items: str
-    #: where an item says when it was created: keys and indexes into its document
-    created: tuple[str | int, ...]
-    #: the field of the page that holds the next page's cursor
-    next: str = "next"
-    #: the query parameter that says how many items a page holds
-    limit: str = "limit"
-
-    def key(self, document: Mapping[str, Any]) -> Key:
-        """An item's place in the listing: when it was created, then its id."""
-        found: Any = document
-        for step in self.created:
-            found = found[step]
-        return dt.datetime.fromisoformat(found), str(document["id"])
-
-    async def __call__(self, fan: FanOut) -> Reply:
-        local, parts = await gather(fan)
-        if local.status != 200 or not parts:
-            return local
-        page = _decode(local)
-        more = page.get(self.next) is not None
-        seen: set[str] = set()
-        items: list[dict[str, Any]] = []
-        for body in (page, *(body for _, _, body in parts)):
-            more = more or body.get(self.next) is not None
-            for item in body.get(self.items, ()):
-                if item["id"] not in seen:  # once, even while a backend moves between nodes
-                    seen.add(item["id"])
-                    items.append(item)
-        items.sort(key=self.key, reverse=True)
-        size: int = getattr(fan.request.query, self.limit)
-        shown = items[:size]
-        cursor = encode_cursor(self.key(shown[-1])) if shown and (more or len(items) > size) else None
-        return _json(local, {**page, self.items: shown, self.next: cursor})
 
 
 @final
@@ -125,7 +105,7 @@ class ByName:
         local, parts = await gather(fan)
         if local.status != 200 or not parts:
             return local
-        page = _decode(local)
+        page = decode(local)
         sources: dict[str, dict[str | None, dict[str, Any]]] = {}  # name -> node's URL (None: this one) -> entry
         for node, body in ((None, page), *((url, body) for _, url, body in parts)):
             for entry in body.get(self.items, ()):
@@ -141,27 +121,34 @@ class ByName:
                 merged.append(chosen if chosen is not None else next(iter(by_node.values())))
             else:
                 merged.append(next(iter(by_node.values())))
-        return _json(local, {**page, self.items: merged})
+        return answer(local, {**page, self.items: merged})
 
 
 @final
 @frozen
 class Totals:
-    """Numbers per name, summed over the nodes (usage per backend)."""
+    """Numbers summed over the nodes: per name under `field` (usage per backend), or, without a
+    field, the document's own (IBM's instance usage). What is not a number is this node's."""
 
-    #: the field that maps each name to its numbers (``backends``)
-    field: str
+    #: the field that maps each name to its numbers (``backends``); ``None``: the document's own numbers
+    field: str | None = None
 
     async def __call__(self, fan: FanOut) -> Reply:
         local, parts = await gather(fan)
         if local.status != 200 or not parts:
             return local
-        page = _decode(local)
+        page = decode(local)
+        bodies = (page, *(body for _, _, body in parts))
+        if self.field is None:
+            summed: dict[str, Any] = {}
+            for body in bodies:
+                _add(summed, body)
+            return answer(local, summed)
         totals: dict[str, dict[str, Any]] = {}
-        for body in (page, *(body for _, _, body in parts)):
+        for body in bodies:
             for name, numbers in body.get(self.field, {}).items():
                 _add(totals.setdefault(name, {}), numbers)
-        return _json(local, {**page, self.field: totals})
+        return answer(local, {**page, self.field: totals})
 
 
 def _add(into: dict[str, Any], numbers: Mapping[str, Any]) -> None:

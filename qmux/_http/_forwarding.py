@@ -9,7 +9,7 @@ live node, its owner, and so are its sessions and jobs. Any node answers any cli
   (`qmux._http._relay`), else here (its 404);
 - a request that names none on a route with a `Merge` (the listings, usage, the event stream) is
   fanned out: every live node answers its own part, and the merge puts the parts together
-  (`qmux._http._fanout`, `qmux._http._merged_events`).
+  (`qmux._http._fanout`, `qmux._http._merged_listings`, `qmux._http._merged_events`).
 
 Every request a node sends another carries `FORWARDED_BY`, and a request that carries it is
 answered where it arrives, never sent on: no loops, and each node answers only its own part of
@@ -139,12 +139,18 @@ class FanOut(Protocol):
         """The other live nodes (`Peers.others`)."""
 
     async def ask(
-        self, node: str, url: str, *, headers: Mapping[str, str | None] | None = None, stream: bool = False
+        self,
+        node: str,
+        url: str,
+        *,
+        headers: Mapping[str, str | None] | None = None,
+        query: Mapping[str, str] | None = None,
+        stream: bool = False,
     ) -> httpx.Response | None:
         """Node `node`'s part: the same request sent to `url`, marked `FORWARDED_BY` (`headers`
-        replace the client's; ``None`` drops one). Its 200, read whole, or with `stream` open (the
-        caller closes it); ``None`` if it did not answer 200 within the fan-out's bound: then it
-        is `left_out`."""
+        replace the client's, ``None`` drops one; `query` parameters replace the client's of the
+        same name). Its 200, read whole, or with `stream` open (the caller closes it); ``None`` if
+        it did not answer 200 within the fan-out's bound: then it is `left_out`."""
 
     def left_out(self, node: str, reason: str) -> None:
         """Node `node`'s part is not in the answer, for `reason`: logged, and named in its `PARTIAL` header."""

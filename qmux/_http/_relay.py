@@ -188,12 +188,21 @@ class Relay:
         return Reply(response.status_code, response.content, headers, via=url)
 
     def build(
-        self, url: str, scope: Scope, raw: bytes, replace: Mapping[str, str | None] | None = None
+        self,
+        url: str,
+        scope: Scope,
+        raw: bytes,
+        replace: Mapping[str, str | None] | None = None,
+        query_params: Mapping[str, str] | None = None,
     ) -> httpx.Request:
-        """The request of `scope` (body `raw`) for the node at base URL `url`, marked as sent by this node."""
+        """The request of `scope` (body `raw`) for the node at base URL `url`, marked as sent by this
+        node; `replace`: headers set (``None``: dropped), `query_params`: query parameters set, each
+        in place of the client's of the same name."""
         base = httpx.URL(url)
         path = scope.get("raw_path") or urllib.parse.quote(scope["path"]).encode("ascii")
         query = bytes(scope.get("query_string", b""))
+        if query_params:
+            query = _with_params(query, query_params)
         target = base.copy_with(raw_path=base.raw_path.rstrip(b"/") + path + (b"?" + query if query else b""))
         replace = replace or {}
         dropped = _NOT_SENT_ON | {name.encode("latin-1") for name in replace} if replace else _NOT_SENT_ON
@@ -263,10 +272,16 @@ class _FanOut:
         return await self.relay.peers.others()
 
     async def ask(
-        self, node: str, url: str, *, headers: Mapping[str, str | None] | None = None, stream: bool = False
+        self,
+        node: str,
+        url: str,
+        *,
+        headers: Mapping[str, str | None] | None = None,
+        query: Mapping[str, str] | None = None,
+        stream: bool = False,
     ) -> httpx.Response | None:
         relay = self.relay
-        request = relay.build(url, self.scope, b"", headers)
+        request = relay.build(url, self.scope, b"", headers, query)
         response: httpx.Response | None = None
         answered = False
         reason = f"no answer within {relay.fan_out_seconds:g} s"
@@ -331,6 +346,18 @@ async def close_response(response: httpx.Response, chunks: AsyncIterator[bytes] 
             with contextlib.suppress(Exception):
                 async for _ in chunks:
                     pass
+
+
+def _with_params(query: bytes, params: Mapping[str, str]) -> bytes:
+    """The query string `query` with `params` set: the client's parameters of those names dropped,
+    the others kept as they came."""
+    kept = [
+        pair
+        for pair in query.split(b"&")
+        if pair and urllib.parse.unquote_plus(pair.partition(b"=")[0].decode("latin-1")) not in params
+    ]
+    kept.append(urllib.parse.urlencode(params).encode("ascii"))
+    return b"&".join(kept)
 
 
 def _is_stream(response: httpx.Response) -> bool:

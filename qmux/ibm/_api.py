@@ -57,6 +57,7 @@ from ._schemas import (
     CreateSession,
     IamError,
     IbmDevice,
+    InstanceUsage,
     JobCreated,
     JobDocument,
     JobList,
@@ -202,7 +203,19 @@ class IbmApi:
         return Reply.json(200, {**entry, "metadata": {"pricing": {"type": "free"}}})
 
     async def usage(self, request: Request) -> Reply:
-        return Reply.json(200, {})  # no usage limits: the client reads "usage_limit_reached" as absent
+        """``service.usage()``: the tenant's use of the instance (SPEC U1), under no limit.
+
+        ``usage_consumed_seconds`` is the quantum seconds of the tenant's jobs on every backend,
+        of the jobs the server still remembers (retention drops the oldest); no limit is ever
+        reached, so the client warns of none. In a cluster each node counts the jobs it holds
+        and the route sums them (`qmux._http.Totals`).
+        """
+        backends = await self.view.usage(request.tenant, None, None)
+        consumed = sum(entry["quantum_seconds"] for entry in backends.values())
+        usage = InstanceUsage(
+            instance_id=INSTANCE, plan_id=PLAN_ID, usage_consumed_seconds=consumed, usage_limit_reached=False
+        )
+        return Reply.json(200, usage)
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -235,8 +248,7 @@ class IbmApi:
             session_id=job.session_id,
             backend=job.backend_name,
             program_id=job.program_id,
-            created=wall_now(),
-            seq=self.jobs.next_seq(),
+            created=self.jobs.stamp(),
             params=None if body.private else inputs,
             private=body.private,
         )
@@ -259,6 +271,10 @@ class IbmApi:
         return Reply.json(200, await self.job_document(job, params=params))
 
     async def list_jobs(self, request: Request) -> Reply:
+        """``service.jobs(...)``: the tenant's jobs taken through this front door, filtered, by
+        ``(created, id)``: newest first (``sort=DESC``) or oldest first (``ASC``); ``limit`` of
+        them from ``offset``, and ``count``, how many match. A cluster's nodes list each their
+        own by that key, and the route merges them (`qmux._http.OffsetListing`)."""
         query: JobsQuery = request.query
         after = _instant(query.created_after, "created_after")
         before = _instant(query.created_before, "created_before")
@@ -394,8 +410,7 @@ class IbmApi:
             session_id=job.session_id,
             backend=job.backend_name,
             program_id=job.program_id,
-            created=wall_now(),
-            seq=self.jobs.next_seq(),
+            created=self.jobs.stamp(),
         )
         await self.jobs.add(job.job_id, attrs.evolve(entry, **fields), self._job_exists)
 

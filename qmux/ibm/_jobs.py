@@ -14,13 +14,14 @@ core's own memory:
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, final
 
 import attrs
 from attrs import field, frozen
+
+from .._core import wall_now
 
 __all__ = ["JobEntry", "JobIndex"]
 
@@ -33,9 +34,8 @@ class JobEntry:
     session_id: str | None
     backend: str
     program_id: str
+    #: when this front door took it (`JobIndex.stamp`): what ``GET /jobs`` lists by, with the id
     created: dt.datetime
-    #: the submission order (wall-clock times may tie or step back)
-    seq: int
     #: the job's params as decoded at submission (the core's own inputs object); None if private
     params: Any = field(default=None, eq=False, repr=False)
     #: IBM's private job: no params shown, its result answered once
@@ -57,15 +57,17 @@ class JobIndex:
     Bounded like the core's memory: past `limit`, entries whose job the core has forgotten
     are dropped, oldest first, with a rotating scan (an entry the
     core still knows goes to the back, so a long-lived job never hides forgotten ones). The
-    scan reorders the map, so listings order by `JobEntry.seq`, the submission order.
+    scan reorders the map, so listings sort, by ``(created, id)``: the key every node of a
+    cluster lists by, so that their listings merge (`qmux._http.OffsetListing`), and, since
+    `stamp` never repeats or goes back, the order this front door took the jobs in.
     """
 
-    __slots__ = ("_entries", "_limit", "_seq")
+    __slots__ = ("_entries", "_last", "_limit")
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._entries: OrderedDict[str, JobEntry] = OrderedDict()
-        self._seq = itertools.count()
+        self._last = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -74,10 +76,14 @@ class JobIndex:
         return self._entries.get(job_id)
 
     def in_order(self, *, newest_first: bool) -> list[tuple[str, JobEntry]]:
-        return sorted(self._entries.items(), key=lambda item: item[1].seq, reverse=newest_first)
+        """The entries by ``(created, id)``: newest first, or oldest first."""
+        return sorted(self._entries.items(), key=lambda item: (item[1].created, item[0]), reverse=newest_first)
 
-    def next_seq(self) -> int:
-        return next(self._seq)
+    def stamp(self) -> dt.datetime:
+        """A job's creation time, taken now: the wall clock's (UTC, to the microsecond), and later
+        than any this index gave before (the clock may tie, or step back)."""
+        self._last = max(wall_now(), self._last + dt.timedelta(microseconds=1))
+        return self._last
 
     def update(self, job_id: str, **changes: Any) -> JobEntry | None:
         """Replace some fields of `job_id`'s entry (``deleted``, ``params``); ``None`` if it has none."""

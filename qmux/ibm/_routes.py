@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from typing import Final
 
-from .._http import ByName, Route, SessionDocument, handlers, in_body, in_path, locate
+from .._http import (
+    ByName,
+    Listing,
+    OffsetListing,
+    Route,
+    SessionDocument,
+    Totals,
+    handlers,
+    in_body,
+    in_path,
+    in_query,
+    locate,
+)
 from ._api import IbmApi
 from ._schemas import (
+    JOBS_PAGE_MAX,
     BackendList,
     BackendQuery,
     CreateSession,
+    InstanceUsage,
     JobCreated,
     JobDocument,
     JobList,
@@ -21,7 +35,7 @@ from ._schemas import (
     UpdateSession,
     UpdateTags,
 )
-from ._workloads import WORKLOADS_PATH, WorkloadList, WorkloadsQuery, list_workloads
+from ._workloads import WORKLOADS_PATH, WorkloadList, WorkloadsQuery, list_workloads, next_page
 
 __all__ = ["API_PREFIX", "GLOBAL_CATALOG_PREFIX", "GLOBAL_SEARCH_PREFIX", "IAM_PATH", "ROUTES", "owns"]
 
@@ -120,7 +134,15 @@ ROUTES: Final[tuple[Route, ...]] = (
         errors=(404,),
         locate=_BACKEND,
     ),
-    Route("GET", _api("/instances/usage"), "ibm_usage", "Usage (no limits)", IbmApi.usage, ok={200: None}),
+    Route(
+        "GET",
+        _api("/instances/usage"),
+        "ibm_usage",
+        "The tenant's usage: the quantum seconds of its jobs (SPEC U1); no limits",
+        IbmApi.usage,
+        ok={200: InstanceUsage},
+        locate=locate(merge=Totals()),
+    ),
     Route(
         "POST",
         _api("/sessions"),
@@ -178,10 +200,17 @@ ROUTES: Final[tuple[Route, ...]] = (
         "GET",
         _api("/jobs"),
         "ibm_list_jobs",
-        "List the tenant's jobs",
+        "The tenant's jobs by creation, newest first unless sort=ASC, from offset (SPEC V1)",
         IbmApi.list_jobs,
         ok={200: JobList},
         query=JobsQuery,
+        description="`count` is how many match. In a cluster every node's jobs, merged: each node is asked for "
+        f"its first offset+limit, {JOBS_PAGE_MAX} at a time, so a page's cost grows with its offset.",
+        locate=locate(
+            in_query("session_id"),
+            in_query("backend"),
+            merge=OffsetListing("jobs", created=("created",), sort=("sort", "DESC"), most=JOBS_PAGE_MAX),
+        ),
     ),
     Route(
         "GET",
@@ -263,5 +292,15 @@ ROUTES: Final[tuple[Route, ...]] = (
         list_workloads,
         ok={200: WorkloadList},
         query=WorkloadsQuery,
+        locate=locate(
+            in_query("backend"),
+            merge=Listing(
+                "workloads",
+                created=("created",),
+                sort=("sort", "-createdAt"),
+                counts=("total_count",),
+                write_next=next_page,
+            ),
+        ),
     ),
 )

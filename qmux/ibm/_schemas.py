@@ -19,12 +19,14 @@ from .. import _http
 
 __all__ = [
     "ERROR_CODES",
+    "JOBS_PAGE_MAX",
     "BackendConfiguration",
     "BackendList",
     "BackendQuery",
     "CreateSession",
     "IamError",
     "IbmDevice",
+    "InstanceUsage",
     "JobCreated",
     "JobDocument",
     "JobList",
@@ -44,6 +46,8 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 #: client acts on: 1305 makes ``result()`` raise ``RuntimeJobMaxTimeoutError``, which is what
 #: a job stopped for outrunning its backend's ``job_timeout`` is (IBM: "ran too long").
 ERROR_CODES: Final = {"job_timeout": 1305}
+#: the most jobs one ``GET /jobs`` lists (its ``limit``)
+JOBS_PAGE_MAX: Final = 1000
 
 
 class _Request(msgspec.Struct, kw_only=True):
@@ -119,7 +123,7 @@ class JobQuery(_Request):
 class JobsQuery(_Request):
     """``GET /jobs``: ``service.jobs(...)``'s filters and paging; ``tags`` may repeat."""
 
-    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    limit: Annotated[int, msgspec.Meta(ge=1, le=JOBS_PAGE_MAX)] = 10
     offset: Annotated[int, msgspec.Meta(ge=0)] = 0
     backend: str | None = None
     pending: bool | None = None
@@ -230,6 +234,17 @@ class JobDocument(_Response):
     private: bool = False
     #: the job's params in ``RuntimeEncoder`` JSON (``job.inputs``), unless excluded or private
     params: msgspec.Raw | None = None
+
+
+class InstanceUsage(_Response):
+    """``GET /instances/usage``: ``service.usage()`` reads the consumption, and whether a limit is reached."""
+
+    instance_id: str
+    plan_id: str
+    #: the quantum seconds of the tenant's jobs (SPEC U1)
+    usage_consumed_seconds: float
+    #: qmux sets no limit: never
+    usage_limit_reached: bool
 
 
 class JobList(_Response):

@@ -8,7 +8,9 @@ shape: ``{"workloads": [...], "total_count", "limit", "next": {"href"}}``, with 
 repeated, ``search`` in ids and tags, ``sort``) and a ``next`` cursor. A page is cut from the
 whole matching list, so its cost grows with what the tenant has (bounded by retention); the
 cursor is the (created, id) key of the page's last item, as on the native API, so pages neither
-skip nor repeat. ``previous`` is not served: a client walks forward.
+skip nor repeat. ``previous`` is not served: a client walks forward. In a cluster each node lists
+the workloads it holds and the route merges their pages by that key (`qmux._http.Listing`,
+writing its cursor with `next_page`), ``total_count`` summed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .._core import Job, JobError, JobStatus, Session
 from .._http import Key, Reply, Request, decode_cursor, encode_cursor, parse_instant
 from ._api import IbmApi
 
-__all__ = ["WORKLOADS_PATH", "Workload", "WorkloadList", "WorkloadsQuery", "list_workloads"]
+__all__ = ["WORKLOADS_PATH", "Workload", "WorkloadList", "WorkloadsQuery", "list_workloads", "next_page"]
 
 WORKLOADS_PATH: Final = "/workloads"
 
@@ -129,15 +131,16 @@ async def list_workloads(api: IbmApi, request: Request) -> Reply:
     start = decode_cursor(query.next)
     rest = matching if start is None else [e for e in matching if (e.key < start if newest_first else e.key > start)]
     page = rest[: query.limit]
-    cursor = None
-    if len(rest) > query.limit:  # the same request, from after this page's last workload
-        cursor = Cursor(
-            href="?" + urllib.parse.urlencode(_filters(query, next=encode_cursor(page[-1].key)), doseq=True)
-        )
+    cursor = next_page(query, encode_cursor(page[-1].key)) if len(rest) > query.limit else None
     listed = WorkloadList(
         workloads=[e.workload for e in page], total_count=len(matching), limit=query.limit, next=cursor
     )
     return Reply.json(200, listed)
+
+
+def next_page(query: WorkloadsQuery, cursor: str) -> Cursor:
+    """A page's ``next``: the same request, from after the workload whose key `cursor` is."""
+    return Cursor(href="?" + urllib.parse.urlencode(_filters(query, next=cursor), doseq=True))
 
 
 def _filters(query: WorkloadsQuery, **more: str) -> dict[str, Any]:

@@ -85,8 +85,15 @@ class Parts:
         return {name: f"http://{name}" for name in self.others_pages}
 
     async def ask(
-        self, node: str, url: str, *, headers: Mapping[str, str | None] | None = None, stream: bool = False
+        self,
+        node: str,
+        url: str,
+        *,
+        headers: Mapping[str, str | None] | None = None,
+        query: Mapping[str, str] | None = None,
+        stream: bool = False,
     ) -> httpx.Response | None:
+        assert query is None, "a cursor listing asks each node the client's own request"
         return httpx.Response(200, json=self.others_pages[node])
 
     def left_out(self, node: str, reason: str) -> None:

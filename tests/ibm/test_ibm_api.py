@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import json
 import sys
 import time
@@ -199,7 +200,8 @@ async def test_backend_documents_pass_the_clients_own_readers_and_isa_check() ->
         assert status["state"] is True and status["status"] == "active" and status["length_queue"] == 0
         properties = properties_from_server_data((await http.get(f"{API}/backends/q/properties")).json())
         assert len(properties.qubits) == 127
-        assert (await http.get(f"{API}/instances/usage")).json() == {}
+        usage = (await http.get(f"{API}/instances/usage")).json()
+        assert (usage["usage_consumed_seconds"], usage["usage_limit_reached"]) == (0, False), "nothing ran, no limit"
         missing = await http.get(f"{API}/backends/nope/configuration")
         assert missing.status_code == 404 and "no backend named 'nope'" in error_of(missing)["message"]
 
@@ -506,7 +508,7 @@ async def test_the_job_index_is_bounded_and_keeps_what_the_core_still_knows() ->
     for number in range(8):
         job_id = f"j{number}"
         alive.add(job_id)
-        entry = JobEntry("a", None, "q", "script", wall_now(), index.next_seq())
+        entry = JobEntry("a", None, "q", "script", index.stamp())
         await index.add(job_id, entry, exists)
         if number >= 2:
             alive.discard(f"j{number - 1}")  # the previous one ended and the core forgot it; j0 lives on
@@ -514,3 +516,16 @@ async def test_the_job_index_is_bounded_and_keeps_what_the_core_still_knows() ->
     assert len(order) <= 4  # its limit, plus the one the core still knows
     assert order[0] == "j0" and order[-1] == "j7"
     assert order == sorted(order, key=lambda job_id: int(job_id[1:]))  # submission order, despite the rotation
+
+
+def test_V1_job_creation_times_follow_submission_even_when_the_wall_clock_ties_or_steps_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """IBM's listing orders by (created, id), on one node as across a cluster's: created never repeats or goes back."""
+    index = JobIndex(limit=10)
+    readings = iter([wall_now()] * 2 + [wall_now() - dt.timedelta(seconds=5)] + [wall_now() + dt.timedelta(hours=1)])
+    monkeypatch.setattr("qmux.ibm._jobs.wall_now", lambda: next(readings))
+    stamps = [index.stamp() for _ in range(4)]
+    assert stamps == sorted(set(stamps)), "strictly increasing"
+    assert stamps[1] - stamps[0] == dt.timedelta(microseconds=1) and stamps[2] - stamps[1] == stamps[1] - stamps[0]
+    assert stamps[3] > stamps[2] + dt.timedelta(minutes=59), "the clock's own reading once it is ahead again"

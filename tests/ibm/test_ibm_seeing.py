@@ -33,6 +33,18 @@ async def test_U1_a_jobs_metrics_are_ibms_shape_and_say_when_its_usage_is_final(
         assert (await other.get(f"{API}/jobs/{job_id}/metrics")).status_code == 404
 
 
+async def test_U1_the_instances_usage_is_the_quantum_seconds_of_the_tenants_own_jobs(autojump_clock: Clock) -> None:
+    async with ibm() as (local, app), client(app) as http, client(app, f"Bearer {OTHER_TOKEN}") as other:
+        mine = [await submit(http, job(3), backend="q"), await submit(http, job(2), backend="sim")]
+        theirs = await submit(other, job(5), backend="sim")
+        for job_id in (*mine, theirs):
+            await ended(local, job_id)
+        usage = (await http.get(f"{API}/instances/usage")).json()
+        assert usage["usage_consumed_seconds"] == pytest.approx(5), "what the client's service.usage() reads"
+        assert usage["usage_limit_reached"] is False, "no limit: the client warns of none"
+        assert (await other.get(f"{API}/instances/usage")).json()["usage_consumed_seconds"] == pytest.approx(5)
+
+
 async def test_T1_tags_are_updated_and_filtered_on_and_shared_with_the_native_api(autojump_clock: Clock) -> None:
     async with ibm() as (local, app), client(app) as http, client(app, f"Bearer {OTHER_TOKEN}") as other:
         job_id = await submit(http, job(1), backend="q", tags=["first"])

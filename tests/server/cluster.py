@@ -41,6 +41,8 @@ class Sent:
     method: str
     path: str
     headers: httpx.Headers
+    #: the query's parameters, as sent
+    params: httpx.QueryParams
 
 
 @define(eq=False)
@@ -59,7 +61,7 @@ class Wires(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
-        self.sent.append(Sent(host, request.method, request.url.path, request.headers))
+        self.sent.append(Sent(host, request.method, request.url.path, request.headers, request.url.params))
         if host in self.down:
             raise httpx.ConnectError(f"connection refused by {host}", request=request)
         if host in self.silent:
@@ -198,10 +200,12 @@ async def cluster(
     *,
     owners: Mapping[str, str] | None = None,
     server: ServerSettings | None = None,
+    ibm: bool = False,
     **settings: Any,
 ) -> AsyncIterator[Cluster]:
     """Nodes named as `nodes` says, each running its backends, wired together; `owners`: who
-    holds a backend that several nodes run."""
+    holds a backend that several nodes run; `ibm`: each also serves IBM's Runtime API
+    (``--ibm-compat``; a tenant's own token is its bearer token there too)."""
     async with AsyncExitStack() as stack:
         services = {
             name: await stack.enter_async_context(
@@ -214,6 +218,10 @@ async def cluster(
             found = Cluster(wires, owners=dict(owners or {}))
             for name, service in services.items():
                 app = create_app(service, TENANTS, server, peers=FakePeers(name, found), peer_transport=wires)
+                if ibm:
+                    from qmux.ibm import mount_ibm  # needs the ibm extra: only the tests that ask for it
+
+                    app = mount_ibm(app, service, TENANTS)
                 wires.apps[httpx.URL(url_of(name)).host] = app
                 found.nodes[name] = Node(name, service, app)
             try:

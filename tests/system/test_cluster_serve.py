@@ -263,3 +263,75 @@ def test_S2_the_ibm_client_runs_a_session_through_a_node_that_does_not_own_its_b
     assert "backends: ['a', 'b']" in output
     assert "counts: ['00', '11']" in output
     assert "job found again: DONE" in output
+
+
+def test_V1_U1_the_ibm_client_pointed_at_one_node_lists_and_sums_the_jobs_of_every_node(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """IBM's listing and usage in a cluster: jobs submitted through the first node run on each node's
+    backend; ``service.jobs(limit=, skip=)`` and ``service.usage()`` through the third see them all,
+    in the order they were submitted, as one node would show them."""
+    pytest.importorskip("qiskit_ibm_runtime")
+    from qmux.ibm import client_environment
+
+    from ..support.ibm import ClientProcess
+
+    nodes = start_nodes(tmp_path, postgres_url, LAYOUT, lease=LEASE, job_seconds=0.02, ibm_compat=True)
+    via_third = client_environment(nodes[2].url, TOKEN)
+    client = ClientProcess({**os.environ, **client_environment(nodes[0].url, TOKEN)}, tmp_path / "client.log")
+    try:
+        output = client.run(
+            textwrap.dedent(
+                f"""
+                import json
+                import os
+
+                from qiskit import QuantumCircuit
+                from qiskit_ibm_runtime import QiskitRuntimeService, SamplerV2
+
+                service = QiskitRuntimeService()
+                bell = QuantumCircuit(2)
+                bell.h(0)
+                bell.cx(0, 1)
+                bell.measure_all()
+                submitted = []
+                for backend in "abcabc":  # through n1, to n1's, n2's and n3's backends
+                    job = SamplerV2(mode=service.backend(backend)).run([bell], shots=10)
+                    job.result()
+                    submitted.append(job.job_id())
+                usage_of_jobs = sum(service.job(job_id).usage() for job_id in submitted)
+
+                os.environ.update(json.loads({json.dumps(via_third)!r}))
+                third = QiskitRuntimeService()
+
+                def ids(**query):
+                    return [job.job_id() for job in third.jobs(**query)]
+
+                print(json.dumps({{
+                    "submitted": submitted,
+                    "newest": ids(limit=6),
+                    "page": ids(limit=2, skip=3),
+                    "every": ids(limit=None),
+                    "oldest": ids(limit=4, skip=1, descending=False),
+                    "on_b": ids(backend_name="b"),
+                    "past_the_end": ids(limit=5, skip=6),
+                    "usage": third.usage()["usage_consumed_seconds"],
+                    "usage_of_jobs": usage_of_jobs,
+                }}))
+                """
+            ),
+            timeout=180,
+        )
+    finally:
+        client.stop()
+        for node in nodes:
+            node.kill()
+    seen = json.loads(output.strip().splitlines()[-1])
+    submitted = seen["submitted"]
+    newest = submitted[::-1]
+    assert seen["newest"] == newest, "every node's jobs, newest first, in the order submitted"
+    assert seen["page"] == newest[3:5] and seen["every"] == newest
+    assert seen["oldest"] == submitted[1:5]
+    assert seen["on_b"] == [submitted[4], submitted[1]]
+    assert seen["past_the_end"] == []
+    assert seen["usage_of_jobs"] > 0 and seen["usage"] == pytest.approx(seen["usage_of_jobs"])
