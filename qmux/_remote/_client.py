@@ -117,11 +117,12 @@ async def connect(
     answers nor refuses costs that long before the next is tried. `retries`: how many more
     rounds over the nodes a failed request may make, pausing between rounds (see
     `RetryTransport` for which requests are sent again); `long_poll` is how long each result
-    request may wait on the server. `transport` replaces the network (tests pass
-    ``httpx.ASGITransport(app)``); retries wrap it either way. `verify`: how an ``https``
-    server's certificate is checked: ``True`` against the public CAs httpx trusts (certifi's), a
-    path to a PEM file of the CA(s) to trust (a private CA, or the server's own self-signed
-    certificate), or an `ssl.SSLContext`. Certificates are always verified: no ``verify=False``.
+    request may wait on the server. `transport` replaces the network for every node (tests
+    pass ``httpx.ASGITransport(app)``; each request arrives at its node's URL); retries wrap it
+    either way. `verify`: how an ``https`` server's certificate is checked: ``True`` against
+    the public CAs httpx trusts (certifi's), a path to a PEM file of the CA(s) to trust (a
+    private CA, or the server's own self-signed certificate), or an `ssl.SSLContext`.
+    Certificates are always verified: no ``verify=False``.
 
     The server is asked for its backends at once, so a wrong token, or URLs none of which
     answers, fail here. Leaving the block does not close the sessions opened through it: they
