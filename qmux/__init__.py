@@ -47,7 +47,7 @@ from ._core import (
     parse_duration,
 )
 from ._open import open_service
-from ._remote import RemoteService, connect
+from ._remote import OutcomeUnknownError, RemoteService, connect
 from ._version import __version__ as __version__
 from .primitives import Estimator, Sampler
 
@@ -73,6 +73,7 @@ __all__ = [
     "JobRequest",
     "JobStatus",
     "NotFoundError",
+    "OutcomeUnknownError",
     "QiskitNotInstalledError",
     "QmuxError",
     "RemoteService",

@@ -1,7 +1,8 @@
 """The operators' commands against a running ``qmux serve``: one table, one way to run each.
 
 Every command connects with ``qmux.connect`` (``--url``, else ``$QMUX_URL``, else
-``http://127.0.0.1:8765``; the token from ``--token-file``, else ``$QMUX_TOKEN``: never from the
+``http://127.0.0.1:8765``; several nodes of a cluster as ``--url`` repeated or URLs separated by
+commas, in both; the token from ``--token-file``, else ``$QMUX_TOKEN``: never from the
 command line, where ``ps`` and shell histories would show it), does its work through the same
 public API a program uses, and prints a table for people or, with ``--json``, the data for
 scripts. The exit statuses are `qmux._cli._exit`'s. ``sessions``, ``jobs``, ``watch`` and ``top``
@@ -313,7 +314,12 @@ COMMANDS: Final[tuple[Command, ...]] = (
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add each operators' command to the ``qmux`` parser, with the connection options they share."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", help="the server (default: $QMUX_URL, else http://127.0.0.1:8765)")
+    common.add_argument(
+        "--url",
+        action="append",
+        help="the server; several nodes of a cluster: repeat it, or separate URLs with commas, tried in that "
+        "order (default: $QMUX_URL, the same forms, else http://127.0.0.1:8765)",
+    )
     common.add_argument("--token-file", metavar="FILE", help="read the token from FILE (default: $QMUX_TOKEN)")
     common.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds one request may take")
     for command in COMMANDS:

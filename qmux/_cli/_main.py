@@ -17,7 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qmux",
         description="An async session multiplexer for scarce backends.",
         epilog="The operators' commands (backends, sessions, jobs, show, close, cancel, watch, top) talk to a "
-        "running server: --url (default $QMUX_URL), the token from $QMUX_TOKEN or --token-file. Exit status: "
+        "running server: --url (default $QMUX_URL; several nodes: repeat it or separate with commas), the token "
+        "from $QMUX_TOKEN or --token-file. Exit status: "
         "0 done, 1 refused or not found, 2 usage, 3 cannot connect, 4 token refused.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

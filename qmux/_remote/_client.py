@@ -27,11 +27,14 @@ Three things the HTTP round trip changes, and how the client keeps the API the s
 * ``job.result()`` waits without polling in a tight loop: a long poll
   (``GET /jobs/{id}/results?wait=S``) holds each request until the job ends or S seconds pass.
 
-HTTP behaviour lives in the transport, as httpx recommends: `RetryTransport` retries idempotent
-requests on connection errors and on 502, 503 and 504, and any request on a 429 with
-Retry-After (the server's admission refused it before anything happened), with capped
-exponential backoff. An ``https`` URL's certificate is always verified: against the public CAs,
-or the CA given as ``verify``.
+``qmux.connect`` takes one node's URL or several (the nodes of a cluster, any of which answers
+any request): it uses one while it answers and moves to the next when it fails (`Nodes`).
+Which failed requests are sent again, and where, is the transport's (`RetryTransport`, as httpx
+recommends): a request that cannot have reached a node is sent to the next; an idempotent one
+also when the connection broke after sending; a job's submission that may have been received
+is never sent twice: `OutcomeUnknownError` says so, and how to look. Long polls go on, and event
+streams resume with ``Last-Event-ID``, on the next node. An ``https`` URL's certificate is
+always verified: against the public CAs, or the CA given as ``verify``.
 """
 
 from __future__ import annotations
@@ -40,10 +43,9 @@ import datetime as dt
 import functools
 import json
 import os
-import random
 import ssl
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final, final
 
@@ -75,38 +77,28 @@ from .._core import (
     new_id,
     status_text,
 )
+from ._errors import OutcomeUnknownError
+from ._nodes import DEFAULT_URL, Nodes, node_urls
 from ._sse import RemoteEvents
+from ._transport import ENDLESS, IDEMPOTENT, NodesFailed, OutcomeUnknown, RetryTransport, describe
 
 __all__ = ["DEFAULT_URL", "RemoteJobPort", "RemoteService", "RemoteSessionPort", "RetryTransport", "connect"]
 
 _log = structlog.get_logger("qmux.remote")
 
-#: where ``qmux serve`` listens by default
-DEFAULT_URL: Final = "http://127.0.0.1:8765"
-#: request extension that marks a non-GET request as safe to send twice
-IDEMPOTENT: Final = "qmux.idempotent"
-_IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-_RETRY_STATUSES: Final = frozenset({502, 503, 504})
-#: answered before anything happened when it carries Retry-After (rate and auth throttles): safe to resend
-_THROTTLED: Final = 429
-_RETRY_ERRORS: Final = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-)
 _STATUS_OF_STATE: Final = {word: status for status, word in _wire.JOB_STATES.items()}
 #: items asked for per page of a listing (the server's default page)
 _PAGE: Final = 100
 #: tries in a row to get a dropped event stream back before its iterator raises
 _EVENT_STREAM_TRIES: Final = 5
+#: how far before a submission a search for it begins: the server's clock may differ from this machine's
+_CLOCK_MARGIN: Final = dt.timedelta(minutes=1)
 _DETAIL_OF_FIELD: Final = {wire: detail for detail, wire in _wire.SESSION_FIELDS.items()}
 
 
 @asynccontextmanager
 async def connect(
-    url: str | None = None,
+    url: str | Sequence[str] | None = None,
     *,
     token: str | None = None,
     timeout: float = 30.0,
@@ -118,20 +110,25 @@ async def connect(
 ) -> AsyncIterator[RemoteService]:
     """Connect to a ``qmux serve`` server for the duration of the ``async with`` block.
 
-    `url` defaults to ``$QMUX_URL``, else ``http://127.0.0.1:8765``; `token` to ``$QMUX_TOKEN``.
-    `timeout` bounds each request (connect, write, pool, and read beyond a long poll's wait);
-    `retries` is how many times an idempotent request is tried again; `long_poll` is how long
-    each result request may wait on the server. `transport` replaces the network (tests pass
-    ``httpx.ASGITransport(app)``); retries wrap it either way. `verify`: how an ``https``
-    server's certificate is checked: ``True`` against the public CAs httpx trusts (certifi's), a
-    path to a PEM file of the CA(s) to trust (a private CA, or the server's own self-signed
-    certificate), or an `ssl.SSLContext`. Certificates are always verified: no ``verify=False``.
+    `url`: the server's base URL, or the URLs of several nodes of a cluster (a list, or one
+    string with commas), tried in that order; default ``$QMUX_URL`` (the same forms), else
+    ``http://127.0.0.1:8765``. `token` defaults to ``$QMUX_TOKEN``. `timeout` bounds each
+    request (connect, write, pool, and read beyond a long poll's wait): a node that neither
+    answers nor refuses costs that long before the next is tried. `retries`: how many more
+    rounds over the nodes a failed request may make, pausing between rounds (see
+    `RetryTransport` for which requests are sent again); `long_poll` is how long each result
+    request may wait on the server. `transport` replaces the network for every node (tests
+    pass ``httpx.ASGITransport(app)``; each request arrives at its node's URL); retries wrap it
+    either way. `verify`: how an ``https`` server's certificate is checked: ``True`` against
+    the public CAs httpx trusts (certifi's), a path to a PEM file of the CA(s) to trust (a
+    private CA, or the server's own self-signed certificate), or an `ssl.SSLContext`.
+    Certificates are always verified: no ``verify=False``.
 
-    The server is asked for its backends at once, so a wrong URL or token fails here.
-    Leaving the block does not close the sessions opened through it: they live on the server
-    (close them, or use ``async with Session(...)``, which does).
+    The server is asked for its backends at once, so a wrong token, or URLs none of which
+    answers, fail here. Leaving the block does not close the sessions opened through it: they
+    live on the server (close them, or use ``async with Session(...)``, which does).
     """
-    base_url = url or os.environ.get("QMUX_URL") or DEFAULT_URL
+    nodes = Nodes(node_urls(url, os.environ))
     token = token if token is not None else os.environ.get("QMUX_TOKEN")
     if not token:
         raise InvalidInputError("connect() needs token=... (or the QMUX_TOKEN environment variable)")
@@ -145,21 +142,21 @@ async def connect(
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
     )
     client = httpx.AsyncClient(
-        base_url=base_url,
-        transport=RetryTransport(inner, retries=retries),
+        base_url=nodes.urls[0],  # requests are built against the first node's URL; the transport picks the node
+        transport=RetryTransport(inner, nodes=nodes, retries=retries),
         headers={"authorization": f"Bearer {token}", "user-agent": f"qmux/{_version()}"},
         timeout=httpx.Timeout(timeout),
     )
     body_error: BaseException | None = None
     async with client, trio.open_nursery() as nursery:
         service = RemoteService(
-            client, url=base_url, timeout=timeout, long_poll=long_poll, token_sha256=_wire.token_digest(token)
+            client, nodes=nodes, timeout=timeout, long_poll=long_poll, token_sha256=_wire.token_digest(token)
         )
         service._nursery = nursery  # event streams read in tasks of the connection's own
         nursery.start_soon(service._create_sessions, name="qmux session creator")
         try:
             await service.refresh()
-            _log.debug("remote.connected", url=base_url, backends=[h.name for h in service.backends()])
+            _log.debug("remote.connected", url=service.url, backends=[h.name for h in service.backends()])
             yield service
         except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
             body_error = exc
@@ -171,77 +168,20 @@ async def connect(
 
 
 @final
-class RetryTransport(httpx.AsyncBaseTransport):
-    """Retries idempotent requests on connection errors and 502/503/504, and any request on a 429
-    with Retry-After, with capped backoff.
-
-    A request is idempotent if its method is (GET, HEAD, OPTIONS, PUT, DELETE) or if it carries
-    the ``qmux.idempotent`` extension (qmux's close, cancel and create-with-a-seed are safe to
-    repeat). Anything else is sent once, unless the server says it did nothing with it (a 429
-    with Retry-After: a rate or authentication throttle refused it at the door): a POST that may
-    have reached a handler is never sent twice behind the caller's back. ``Retry-After`` is
-    honoured up to `max_backoff`.
-    """
-
-    def __init__(
-        self,
-        wrapped: httpx.AsyncBaseTransport,
-        *,
-        retries: int = 3,
-        backoff: float = 0.25,
-        max_backoff: float = 5.0,
-    ) -> None:
-        self._wrapped = wrapped
-        self._retries = retries
-        self._backoff = backoff
-        self._max_backoff = max_backoff
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        retryable = request.method in _IDEMPOTENT_METHODS or bool(request.extensions.get(IDEMPOTENT))
-        attempt = 0
-        while True:
-            delay = min(self._max_backoff, self._backoff * 2**attempt) * random.uniform(0.5, 1.0)
-            try:
-                response = await self._wrapped.handle_async_request(request)
-            except _RETRY_ERRORS as exc:
-                if not retryable or attempt >= self._retries:
-                    raise
-                _log.debug("remote.retry", method=request.method, url=str(request.url), error=type(exc).__name__)
-            else:
-                status = response.status_code
-                throttled = status == _THROTTLED and "retry-after" in response.headers
-                if not (throttled or (retryable and status in _RETRY_STATUSES)) or attempt >= self._retries:
-                    return response
-                delay = _retry_after(response, default=delay, cap=self._max_backoff)
-                await response.aclose()
-                _log.debug("remote.retry", method=request.method, url=str(request.url), status=response.status_code)
-            attempt += 1
-            await trio.sleep(delay)
-
-    async def aclose(self) -> None:
-        await self._wrapped.aclose()
-
-
-def _retry_after(response: httpx.Response, *, default: float, cap: float) -> float:
-    value = response.headers.get("retry-after", "")
-    return min(float(value), cap) if value.isdigit() else default
-
-
-@final
 class RemoteService(BackendDirectory):
     """A qmux service on the other end of HTTP; make one with `qmux.connect`.
 
     It has the API of `qmux.Service` that handles use (the `ServiceAPI` protocol) plus
-    ``await session(id)`` and ``await refresh()``.
+    ``await session(id)`` and ``await refresh()``; `url` is the node it uses now, `urls` all of them.
     """
 
     #: sessions waiting to be created on the server, at most (a bound, like every queue)
     MAX_CREATING: Final = 10_000
 
     def __init__(
-        self, client: httpx.AsyncClient, *, url: str, timeout: float, long_poll: float, token_sha256: str
+        self, client: httpx.AsyncClient, *, nodes: Nodes, timeout: float, long_poll: float, token_sha256: str
     ) -> None:
-        self.url = url
+        self._nodes = nodes
         self._token_sha256 = token_sha256
         self._client = client
         self._timeout = timeout
@@ -253,6 +193,16 @@ class RemoteService(BackendDirectory):
         self._to_create, self._creations = trio.open_memory_channel[tuple["RemoteSessionPort", dict[str, Any]]](
             self.MAX_CREATING
         )
+
+    @property
+    def url(self) -> str:
+        """The base URL of the node requests go to now (the first given, until it fails)."""
+        return self._nodes.current_url
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The base URLs of every node this connection may use, in the order given."""
+        return tuple(self._nodes.shown(index) for index in range(len(self._nodes)))
 
     # -- backends ----------------------------------------------------------------------------
 
@@ -368,7 +318,12 @@ class RemoteService(BackendDirectory):
         body["params"] = _wire.encode(inputs)
         if checked:
             body["options"] = _wire.encode(checked)
-        return RemoteJobPort.from_document(self, await self._call("POST", "/jobs", json=body, expect=(201,)))
+        sent_at = dt.datetime.now(dt.UTC)
+        try:
+            document = await self._call("POST", "/jobs", json=body, expect=(201,))
+        except OutcomeUnknownError as exc:
+            raise OutcomeUnknownError(_look_for_job(str(exc), body, sent_at), node=exc.node) from exc
+        return RemoteJobPort.from_document(self, document)
 
     # -- seeing what runs (SPEC V1, E1, U1, Q1) -------------------------------------------------
 
@@ -465,24 +420,48 @@ class RemoteService(BackendDirectory):
 
     def events(self, *, session_id: str | None = None, backend: str | None = None) -> RemoteEvents:
         """Every event of yours from now, of one session or one backend or all (SPEC E1), over
-        Server-Sent Events; it reconnects on its own, and ends when the server ends the stream."""
+        Server-Sent Events; it reconnects on its own, and ends when the server ends the stream
+        (with several nodes, a stream of no one session goes on at the next node instead)."""
         params: dict[str, str] = {"current": "false"}
         if session_id is not None:
             params["session_id"] = check_id(session_id, name="session_id")
         if backend is not None:
             params["backend"] = self.backend(backend).name
-        return self._events(params, what="events")
+        return self._events(params, what="events", endless=session_id is None)
 
-    def _events(self, params: Mapping[str, str], *, what: str, before: Callable[[], Any] | None = None) -> RemoteEvents:
-        """An event stream of ``GET /events`` with `params`, read by a task of the connection's."""
+    def _events(
+        self,
+        params: Mapping[str, str],
+        *,
+        what: str,
+        before: Callable[[], Any] | None = None,
+        endless: bool = False,
+    ) -> RemoteEvents:
+        """An event stream of ``GET /events`` with `params`, read by a task of the connection's.
+
+        `endless`: the stream names no session or job, so only its node's shutting down ends it:
+        with several nodes, it is resumed at the next.
+        """
         self._check_open()
         assert self._nursery is not None, "a RemoteService is made by qmux.connect()"
         timeout = httpx.Timeout(self._timeout, read=self._long_poll + self._timeout)
+        resume = endless and len(self._nodes) > 1
+        extensions = {ENDLESS: True} if resume else None
 
         def connect(headers: dict[str, str]) -> AbstractAsyncContextManager[httpx.Response]:
-            return self._client.stream("GET", "/events", params=params, headers=headers, timeout=timeout)
+            return self._client.stream(
+                "GET", "/events", params=params, headers=headers, timeout=timeout, extensions=extensions
+            )
 
-        return RemoteEvents(self._nursery, connect, _error_of, tries=_EVENT_STREAM_TRIES, before=before, what=what)
+        return RemoteEvents(
+            self._nursery,
+            connect,
+            _error_of,
+            tries=_EVENT_STREAM_TRIES,
+            before=before,
+            what=what,
+            resume_at_end=resume,
+        )
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -526,13 +505,25 @@ class RemoteService(BackendDirectory):
                 extensions={IDEMPOTENT: True} if idempotent else None,
             )
         except httpx.TransportError as exc:
-            raise ServiceClosedError(
-                f"the qmux server at {self.url} did not answer {method} {path}: {_transport_failure(exc)}"
-            ) from exc
+            raise self._not_answered(method, path, exc) from exc
         except RuntimeError as exc:  # the client is closed
             raise ServiceClosedError(f"the connection to {self.url} is closed: {exc}") from exc
         self._note_pending(response.headers.get("qmux-pending-jobs"))
         return response
+
+    def _not_answered(self, method: str, path: str, exc: httpx.TransportError) -> QmuxError:
+        """The error of a request no node answered (`RetryTransport` tried what it could)."""
+        if isinstance(exc, OutcomeUnknown):
+            return OutcomeUnknownError(
+                f"{method} {path} was sent to {exc.node}, whose answer never came ({exc.why}); it may have taken "
+                "effect there, so it was not sent again",
+                node=exc.node,
+            )
+        if isinstance(exc, NodesFailed) and len(exc.failures) > 1:
+            tried = "; ".join(f"{node}: {why}" for node, why in exc.failures)
+            return ServiceClosedError(f"no qmux node answered {method} {path}: {tried}")
+        node, why = exc.failures[0] if isinstance(exc, NodesFailed) and exc.failures else (self.url, describe(exc))
+        return ServiceClosedError(f"the qmux server at {node} did not answer {method} {path}: {why}")
 
     def _note_pending(self, header: str | None) -> None:
         if not header:
@@ -758,14 +749,19 @@ def _garbled(what: str, exc: BaseException) -> QmuxError:
     return QmuxError(f"the server's answer to {what} is not what qmux expects ({type(exc).__name__}: {exc})")
 
 
-def _transport_failure(exc: httpx.TransportError) -> str:
-    """What went wrong under httpx's error: a TLS failure (an unverifiable certificate) says why."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLError):
-            return f"TLS: {cause}"
-        cause = cause.__cause__ or cause.__context__
-    return f"{type(exc).__name__}: {exc}"
+def _look_for_job(what: str, body: Mapping[str, Any], sent_at: dt.datetime) -> str:
+    """The message of a submission whose outcome is unknown: what happened, and how to look."""
+    since = (sent_at - _CLOCK_MARGIN).replace(microsecond=0).isoformat()
+    session_id, backend, tags = body.get("session_id"), body["backend"], body.get("tags") or []
+    where = f"session_id={session_id!r}" if session_id is not None else f"backend={backend!r}"
+    flags = f"--session {session_id}" if session_id is not None else f"--backend {backend}"
+    tagged = f", tags={tags!r}" if tags else ""
+    flags += "".join(f" --tag {tag}" for tag in tags)
+    return (
+        f"the submission of a {body['program_id']!r} job may or may not have been accepted: {what}. Look before "
+        f"submitting again: service.jobs({where}{tagged}, created_after=datetime.fromisoformat({since!r})) lists it "
+        f"if it was (or: qmux jobs {flags} --since {since}); a tag of your own on each submission tells it apart"
+    )
 
 
 def _ssl_context(verify: object) -> ssl.SSLContext:

@@ -11,8 +11,11 @@ state, so its state is never missed either way).
 When the connection drops, the reader connects again with ``Last-Event-ID`` (the last event's
 id), so the server replays what it missed; it waits a capped, jittered backoff between tries and
 gives up after a few tries in a row with nothing read, raising `ServiceClosedError` from the
-iterator. When the server ends the stream (the session closed and its jobs ended, the job ended,
-the server shut down), the iterator ends.
+iterator. The connection's transport sends the new request to the next node if the stream's
+node is the one that failed, so a stream resumes on another node of a cluster. When the server
+ends the stream (the session closed and its jobs ended, the job ended, the server shut down),
+the iterator ends; but a stream that only its node's shutting down ends (`resume_at_end`: one
+of no session or job, with several nodes) is resumed at the next node instead, as after a drop.
 
 A reader is bounded: it reads ahead at most `AHEAD` events, then stops reading the connection
 (the server's buffer for it fills, and the hub tells it ``lagged``, as in process). An iterator
@@ -25,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import random
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -37,6 +39,7 @@ import trio
 from attrs import define, field, frozen
 
 from .._core import Event, QmuxError, ServiceClosedError
+from ._transport import backoff_after
 
 __all__ = ["AHEAD", "RemoteEvents", "SseMessage", "SseParser", "event_of", "lines_of"]
 
@@ -46,8 +49,6 @@ _log = structlog.get_logger("qmux.remote")
 AHEAD: Final = 64
 #: the longest the end of a closed response may take to read
 _CLOSE_SECONDS: Final = 1.0
-_BACKOFF: Final = 0.25
-_MAX_BACKOFF: Final = 5.0
 
 #: opens ``GET /events`` with these headers; the response's status is the caller's to check
 Connect = Callable[[dict[str, str]], AbstractAsyncContextManager[httpx.Response]]
@@ -149,9 +150,12 @@ class RemoteEvents:
         tries: int,
         before: Callable[[], Awaitable[None]] | None = None,
         what: str = "events",
+        resume_at_end: bool = False,
     ) -> None:
         send, self._receive = trio.open_memory_channel[Event](AHEAD)
-        self._reader = _Reader(connect, refusal, send, tries=max(1, tries), before=before, what=what)
+        self._reader = _Reader(
+            connect, refusal, send, tries=max(1, tries), before=before, what=what, resume_at_end=resume_at_end
+        )
         nursery.start_soon(self._reader.run, name=f"qmux {what}")
         weakref.finalize(self, self._reader.stop)  # dropped unread: the reader stops, the server lets go
 
@@ -193,9 +197,11 @@ class _Reader:
         tries: int,
         before: Callable[[], Awaitable[None]] | None,
         what: str,
+        resume_at_end: bool,
     ) -> None:
         self._connect, self._refusal, self._send = connect, refusal, send
         self._tries, self._before, self._what = tries, before, what
+        self._resume_at_end = resume_at_end
         self._scope = trio.CancelScope()
         self.error: QmuxError | None = None
         #: set once the server has answered the first connection (or the reader has ended)
@@ -229,7 +235,8 @@ class _Reader:
 
     async def _follow(self) -> None:
         parser = SseParser()
-        failures = 0
+        failures = 0  # drops in a row with nothing read
+        empty_ends = 0  # streams resumed at their end in a row with no event
         while True:
             headers = {"accept": "text/event-stream"}
             if parser.last_id is not None:
@@ -244,8 +251,17 @@ class _Reader:
                         failures = 0  # the server is there: a later drop starts the count again
                         message = parser.feed(line)
                         if message is not None:
+                            empty_ends = 0
                             await self._send.send(event_of(message))
-                return  # the server ended the stream
+                if not self._resume_at_end:
+                    return  # the server ended the stream
+                empty_ends += 1  # its node is shutting down: on at the next
+                if empty_ends >= self._tries:
+                    raise ServiceClosedError(
+                        f"the event stream ({self._what}) ended {empty_ends} times in a row with no event on the "
+                        "nodes it was resumed at"
+                    )
+                delay = backoff_after(empty_ends - 1)
             except httpx.TransportError as exc:
                 failures += 1
                 if failures >= self._tries:
@@ -253,6 +269,6 @@ class _Reader:
                         f"lost the event stream ({self._what}) and could not get it back after {failures} tries: "
                         f"{type(exc).__name__}: {exc}"
                     ) from exc
-                delay = min(_MAX_BACKOFF, _BACKOFF * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
-                _log.debug("remote.events_reconnect", what=self._what, last_id=parser.last_id, delay=delay)
-                await trio.sleep(delay)
+                delay = backoff_after(failures - 1)
+            _log.debug("remote.events_reconnect", what=self._what, last_id=parser.last_id, delay=delay)
+            await trio.sleep(delay)

@@ -9,6 +9,7 @@ on connection errors and 502/503/504 happen in the client's transport.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, final
@@ -26,7 +27,8 @@ __all__ = ["RemoteBackend"]
 
 @final
 class RemoteBackend:
-    """A backend named `name` here, running its jobs on backend `remote_name` of the server at `url`.
+    """A backend named `name` here, running its jobs on backend `remote_name` of the server at `url`
+    (or of a cluster: several nodes' URLs, as ``qmux.connect`` takes them).
 
     `config` defaults to the remote backend's own. It is an async context manager: the service
     enters it on start (connecting) and leaves it on shutdown.
@@ -35,7 +37,7 @@ class RemoteBackend:
     def __init__(
         self,
         name: str,
-        url: str,
+        url: str | Sequence[str],
         *,
         token: str | None = None,
         remote_name: str | None = None,
@@ -45,7 +47,7 @@ class RemoteBackend:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
-        self.url = url
+        self.url = url if isinstance(url, str) else ",".join(url)
         self.remote_name = remote_name or name
         self._config = config
         self._token, self._timeout, self._retries, self._transport = token, timeout, retries, transport

@@ -28,6 +28,7 @@ from qmux._remote import RemoteService
 from qmux.server import QmuxApp, create_app
 from qmux.testing import job, qpu
 
+from ..support.nodes import nodes_of
 from ..support.remote import BASE_URL, OTHER_TOKEN, TENANTS, TOKEN
 
 Clock = trio.testing.MockClock
@@ -247,6 +248,23 @@ async def test_a_server_that_does_not_answer_is_status_3(capsys: pytest.CaptureF
         )
     assert status == Exit.UNREACHABLE == 3
     assert "did not answer GET /backends: ConnectError" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "urls", [["--url", "http://a.test", "--url", "http://b.test"], ["--url", "http://a.test, http://b.test"]]
+)
+async def test_several_nodes_repeated_or_with_commas_and_a_dead_one_is_left_for_the_next(
+    autojump_clock: Clock, capsys: pytest.CaptureFixture[str], urls: list[str]
+) -> None:
+    async with cli(capsys) as (run, _), nodes_of(run.app) as nodes:
+        nodes.kill("a.test")
+        args = build_parser().parse_args(["backends", "--json", *urls])
+        stream = io.StringIO()
+        out = Output(json=True, stream=stream)
+        status = await run_command(args.operators_command, args, out, environ={"QMUX_TOKEN": TOKEN}, transport=nodes)
+    assert status == Exit.OK, capsys.readouterr().err
+    assert [backend["name"] for backend in json.loads(stream.getvalue())] == ["q", "sim"]
+    assert [request.url.host for request in nodes.sent] == ["a.test", "b.test", "b.test"]
 
 
 def test_bad_arguments_are_status_2(capsys: pytest.CaptureFixture[str]) -> None:

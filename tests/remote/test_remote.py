@@ -24,7 +24,7 @@ from trio.abc import Clock
 
 import qmux
 from qmux import _wire
-from qmux._remote._client import RemoteService, RetryTransport
+from qmux._remote import NodesFailed, OutcomeUnknown, RemoteService, RetryTransport
 from qmux.backends import LocalBackend
 from qmux.server import QmuxApp
 from qmux.testing import ScriptedBackend, job, qpu
@@ -268,13 +268,23 @@ async def test_qmux_sampler_runs_unchanged_on_a_remote_service(autojump_clock: C
 # -- the retry transport --------------------------------------------------------------------------
 
 
+#: scripted answers beyond a plain status: a 429 without Retry-After (a capacity refusal, not a
+#: throttle), and 503s without it: the journal failed (storage), or refused before acting (service_closed)
+SCRIPTED: dict[int, tuple[int, dict[str, Any], dict[str, str]]] = {
+    4290: (429, {"ok": 429}, {}),
+    5030: (503, {"error": {"code": "storage", "message": "m", "type": "StorageError"}}, {}),
+    5031: (503, {"error": {"code": "service_closed", "message": "m", "type": "ServiceClosedError"}}, {}),
+}
+
+
 def scripted_transport(answers: list[int | type[Exception]], seen: list[httpx.Request]) -> httpx.MockTransport:
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         answer = answers.pop(0)
         if isinstance(answer, int):
-            if answer == 4290:  # a 429 without Retry-After: a capacity refusal, not a throttle
-                return httpx.Response(429, json={"ok": answer})
+            if answer in SCRIPTED:
+                status, body, headers = SCRIPTED[answer]
+                return httpx.Response(status, json=body, headers=headers)
             throttled = answer in (429, 503)
             return httpx.Response(answer, json={"ok": answer}, headers={"retry-after": "2"} if throttled else {})
         raise answer("scripted", request=request)
@@ -290,31 +300,41 @@ def scripted_transport(answers: list[int | type[Exception]], seen: list[httpx.Re
         ("DELETE", {}, [504, 204], 204, 2),
         ("GET", {}, [503, 503, 503, 503], 503, 4),
         ("GET", {}, [500, 200], 500, 1),
-        ("POST", {}, [503, 201], 503, 1),
-        ("PATCH", {}, [httpx.ConnectError, 204], None, 1),
+        ("GET", {}, [httpx.ReadTimeout, 200], NodesFailed, 1),  # one node: a timeout is not waited for twice
+        ("POST", {}, [503, 201], 201, 2),  # 503 with Retry-After: refused before anything happened
+        ("POST", {}, [5031, 201], 201, 2),  # service_closed: refused before anything happened
+        ("POST", {}, [5030, 201], 503, 1),  # the journal failed: it may have been done in part
+        ("POST", {}, [504, 201], 504, 1),
+        ("PATCH", {}, [httpx.ConnectError, 204], 204, 2),  # no connection: nothing was sent
+        ("POST", {}, [httpx.ConnectTimeout, 201], 201, 2),
+        ("POST", {}, [httpx.ReadError, 201], OutcomeUnknown, 1),  # it may have been received
+        ("POST", {}, [httpx.RemoteProtocolError, 201], OutcomeUnknown, 1),
+        ("POST", {"qmux.idempotent": True}, [httpx.ReadError, 201], 201, 2),
         ("POST", {"qmux.idempotent": True}, [503, 201], 201, 2),
         ("POST", {}, [429, 201], 201, 2),  # throttled at the door, so nothing happened: sent again
         ("PATCH", {}, [429, 429, 429, 429], 429, 4),
         ("POST", {}, [4290, 201], 429, 1),  # a 429 without Retry-After (a capacity limit) is an answer
+        ("GET", {}, [httpx.ConnectError] * 4, NodesFailed, 4),
     ],
 )
-async def test_retries_idempotent_requests_on_connection_errors_and_502_503_504_and_any_on_a_throttle(
+async def test_retries_what_cannot_have_been_done_and_idempotent_requests(
     autojump_clock: Clock,
     method: str,
     extensions: dict[str, Any],
     answers: list[int | type[Exception]],
-    status: int | None,
+    status: int | type[Exception],
     tries: int,
 ) -> None:
+    """The table of `qmux._remote._transport`, on one node: what is sent again, and what is not."""
     seen: list[httpx.Request] = []
     transport = RetryTransport(scripted_transport(answers, seen), retries=3)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
         request = client.build_request(method, "/x", extensions=extensions)
-        if status is None:
-            with pytest.raises(httpx.ConnectError):
-                await client.send(request)
-        else:
+        if isinstance(status, int):
             assert (await client.send(request)).status_code == status
+        else:
+            with pytest.raises(status):
+                await client.send(request)
     assert len(seen) == tries
 
 

@@ -143,10 +143,73 @@ def test_J4_a_node_killed_under_load_loses_no_acknowledged_job(nodes: list[NodeP
     trio.run(main)
 
 
+def test_J4_a_client_given_every_node_keeps_working_when_the_node_it_uses_is_killed(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """``qmux.connect`` with the three nodes' URLs, talking to n1, which is SIGKILLed while a long
+    poll and an event stream go through it: the poll returns and the stream resumes through n2
+    (no event lost or repeated); the session on n2's backend goes on at once, and the session on
+    n1's own backend once another node has taken it over, with no error in between (the 503s of
+    the takeover are sent again)."""
+    nodes = start_nodes(tmp_path, postgres_url, LAYOUT, lease=LEASE, job_seconds=1.0)
+    seen: list[qmux.Event] = []
+    results: dict[str, object] = {}
+
+    async def main() -> None:
+        with trio.fail_after(60):
+            async with qmux.connect([node.url for node in nodes], token=TOKEN) as service:
+                on_b = qmux.Session(service=service, backend="b", max_time=600)  # n2's: it lives on
+                on_a = qmux.Session(service=service, backend="a", max_time=600)  # n1's: taken over
+                assert await (await on_a.run("echo", "a0")).result() == "a0"
+
+                async def follow(task_status: trio.TaskStatus[None]) -> None:
+                    async with on_b.events() as events:
+                        task_status.started()
+                        seen.extend([event async for event in events])
+
+                async def wait_for(job: qmux.Job) -> None:
+                    results[job.job_id] = await job.result()
+
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(follow)
+                    polled = await on_b.run("echo", "during")  # a 1 s job: its long poll goes through n1
+                    async with trio.open_nursery() as polling:
+                        polling.start_soon(wait_for, polled)
+                        await trio.sleep(0.3)
+                        assert service.url == nodes[0].url
+                        assert nodes[OWNER["a"]].kill() < 0  # SIGKILL the node the client uses
+                        killed = time.monotonic()
+                    assert results[polled.job_id] == "during"
+                    assert service.url == nodes[1].url, "the next node in the order given"
+                    after = await on_b.run("echo", "b after")
+                    assert await after.result() == "b after"
+                    moved = await on_a.run("echo", "a after")  # refused (503) until a is taken over: sent again
+                    assert await moved.result() == "a after"
+                    took = time.monotonic() - killed
+                    assert took < 4 * LEASE + 2, f"the session on the killed node's backend waited {took:.2f}s"
+                    await on_b.close()  # its event stream ends once its jobs have
+                await on_a.close()
+                ran = {job.job_id for job in (polled, after)}
+                by_job: dict[str | None, list[str]] = {}
+                for event in seen:
+                    by_job.setdefault(event.job_id, []).append(event.kind)
+                for job_id in ran:
+                    assert by_job[job_id] == ["job.queued", "job.running", "job.done"], by_job
+                assert [event.seq for event in seen] == sorted({event.seq for event in seen}), "each once, in order"
+                assert seen[-1].kind == "session.closed"
+
+    try:
+        trio.run(main)
+    finally:
+        for node in nodes:
+            node.kill()
+
+
 def test_J4_a_node_stopped_gracefully_hands_its_backend_over_at_once(nodes: list[NodeProcess]) -> None:
     async def main() -> None:
         with trio.fail_after(60):
-            async with qmux.connect(nodes[0].url, token=TOKEN) as service:
+            # retries=0: this loop measures the hand-over, not the client's own pause (Retry-After: a lease)
+            async with qmux.connect(nodes[0].url, token=TOKEN, retries=0) as service:
                 session = qmux.Session(service=service, backend="b", max_time=600)
                 first = await session.run("echo", "before")
                 assert await first.result() == "before"
