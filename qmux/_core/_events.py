@@ -215,6 +215,7 @@ class EventHub:
         history: int = 10_000,
         linger: float = 60.0,
         max_per_owner: int = 100,
+        first_seq: int = 1,
     ) -> None:
         self._wall = wall
         self.buffer = buffer
@@ -226,7 +227,12 @@ class EventHub:
         self._keys = itertools.count()
         self._per_owner: dict[str | None, int] = {}
         self._max_per_owner = max_per_owner
-        self._seq = itertools.count(1)
+        #: the seq of this hub's first event: a service starts it at its start's wall time in
+        #: microseconds, so that a hub started later (after a restart, on another node) numbers
+        #: above an earlier one, and an id a hub never gave is told from its own (`_replay`)
+        self.first_seq = first_seq
+        #: the seq of the latest event made
+        self._last_seq = first_seq - 1
         #: recent events with their owners, for readers that resume (bounded)
         self._history: deque[tuple[Event, str | None]] = deque(maxlen=history)
         self._linger = linger
@@ -269,7 +275,8 @@ class EventHub:
 
     def make(self, kind: str, *, data: Mapping[str, Any] | None = None, **fields: Any) -> Event:
         """An event stamped now, with the next id of the sequence."""
-        return Event(kind, self._wall(trio.current_time()), data=data or {}, seq=next(self._seq), **fields)
+        self._last_seq += 1
+        return Event(kind, self._wall(trio.current_time()), data=data or {}, seq=self._last_seq, **fields)
 
     def publish(
         self,
@@ -296,7 +303,8 @@ class EventHub:
     ) -> None:
         """`publish` once `wants` said yes, of what happened at `now` (Trio time): for a publisher
         that asked already and knows the time (each job's transition)."""
-        event = Event(kind, self._wall(now), session_id, job_id, data, next(self._seq), backend)
+        self._last_seq += 1
+        event = Event(kind, self._wall(now), session_id, job_id, data, self._last_seq, backend)
         self._history.append((event, owner))
         if self._wide:
             _offer(self._wide, event, owner)
@@ -356,6 +364,11 @@ class EventHub:
         return subscription
 
     def _replay(self, subscription: Subscription, after: int) -> None:
+        if not self.first_seq - 1 <= after <= self._last_seq:
+            # An id this hub never gave: one of the server before a restart, or of another node
+            # (its backend moved here). What that one made after it and never sent is gone with
+            # it; the stream goes on with everything this hub still holds for the reader.
+            after = self.first_seq - 1
         oldest = self._history[0][0].seq if self._history else None
         if oldest is not None and after + 1 < oldest:
             subscription._missed += oldest - after - 1  # gone from the history: say how many

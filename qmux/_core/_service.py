@@ -91,7 +91,10 @@ class Service(BackendDirectory):
         self._all_ended.set()
         #: what happens, to whoever listens (SPEC E1)
         self.events_hub = EventHub(
-            wall=clock.at, buffer=settings.event_buffer, max_per_owner=settings.max_subscribers_per_owner
+            wall=clock.at,
+            buffer=settings.event_buffer,
+            max_per_owner=settings.max_subscribers_per_owner,
+            first_seq=max(1, round(clock.wall_epoch.timestamp() * 1_000_000)),
         )
         _log.info("service.started", backends=list(self._schedulers))
 

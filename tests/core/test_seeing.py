@@ -270,6 +270,35 @@ async def test_E1_one_task_reads_a_stream_at_a_time_and_a_cancelled_read_loses_n
     assert not nursery.cancel_scope.cancelled_caught
 
 
+async def test_E1_a_stream_resumed_after_a_restart_or_on_another_node_misses_nothing_the_new_hub_holds(
+    autojump_clock: Clock,
+) -> None:
+    """An event id of an earlier hub (a server before its restart, a node a backend moved from)
+    is not this hub's: the stream resumes with everything the new hub holds, none skipped."""
+    async with qmux.open_service([qpu("a")]) as before:
+        session = qmux.Session(service=before, backend="a")
+        async with session.events() as stream:
+            await (await session.run("script", job(1))).result()
+            seen = await _collect(stream, until={"job.done"})
+        await session.close()
+    await trio.sleep(1)  # the next process starts later
+    async with qmux.open_service([qpu("a")]) as after:
+        assert after.events_hub.first_seq > seen[-1].seq, "a later hub numbers above an earlier one"
+        listener = after.events(backend="a")  # someone listens: the new hub keeps a history
+        again = qmux.Session(service=after, backend="a")
+        await (await again.run("script", job(1))).result()
+        resumed = after.events_hub.subscribe(backend="a", after=seen[-1].seq)
+        resumed.end()
+        kinds = [event.kind async for event in resumed]
+        assert kinds[:3] == ["session.open", "job.queued", "session.active"], "from the start of what it holds"
+        assert "job.done" in kinds and "lagged" not in kinds
+        foreign = after.events_hub.subscribe(backend="a", after=after.events_hub.first_seq + 10**9)
+        foreign.end()  # an id from a hub started later (another node) is not skipped past either
+        assert [event.kind async for event in foreign] == kinds
+        listener.close()
+        await again.close()
+
+
 # -- U1: usage -------------------------------------------------------------------------------------
 
 
