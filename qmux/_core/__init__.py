@@ -47,7 +47,7 @@ from ._errors import (
 from ._events import EVENT_KINDS, Event, EventHub, Subscription
 from ._handles import BackendHandle, Batch, ServiceAPI, Session, SessionPort, current_session
 from ._ids import new_id
-from ._jobs import Job, JobChange, JobObserver, JobPort, JobRecord, JobStatus
+from ._jobs import JOB_EVENT_KINDS, Job, JobChange, JobObserver, JobPort, JobRecord, JobStatus, job_ended
 from ._journal import Journal, JournalStore, Ticket
 from ._service import Service, run_service
 from ._session import SessionActor
@@ -77,6 +77,7 @@ from ._validate import (
 __all__ = [
     "EVENT_KINDS",
     "FAILURE_POLICIES",
+    "JOB_EVENT_KINDS",
     "MODES",
     "AuthenticationError",
     "Backend",
@@ -140,6 +141,7 @@ __all__ = [
     "flag",
     "format_duration",
     "identifier",
+    "job_ended",
     "matches",
     "new_id",
     "non_empty_text",

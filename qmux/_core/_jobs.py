@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 import trio
 from attrs import define, field, frozen
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ._journal import Ticket
     from ._time import WallClock
 
-__all__ = ["Job", "JobChange", "JobObserver", "JobPort", "JobRecord", "JobStatus"]
+__all__ = ["JOB_EVENT_KINDS", "Job", "JobChange", "JobObserver", "JobPort", "JobRecord", "JobStatus", "job_ended"]
 
 
 class JobStatus(enum.Enum):
@@ -52,11 +52,12 @@ del _status
 
 
 #: the event kind of each status (SPEC E1)
-_EVENT_KIND = {status: "job." + status.value.lower() for status in JobStatus}
-_ENDING_KINDS = frozenset({"job.done", "job.error", "job.cancelled"})
+JOB_EVENT_KINDS: Final = {status: "job." + status.value.lower() for status in JobStatus}
+_ENDING_KINDS: Final = frozenset(JOB_EVENT_KINDS[status] for status in JobStatus if status.is_final)
 
 
-def _job_ended(event: Event) -> bool:
+def job_ended(event: Event) -> bool:
+    """Whether `event` is a job's last: a job's stream ends with it."""
     return event.kind in _ENDING_KINDS
 
 
@@ -145,7 +146,7 @@ class JobRecord:
         """Tell the event hub of its status, reached at `now` (SPEC E1): ``job.queued``, ``job.running``, ..."""
         events, request = self.events, self.request
         if events is not None and events.wants(request.session_id, request.job_id):
-            kind, data = _EVENT_KIND[self.status], self._event_data()
+            kind, data = JOB_EVENT_KINDS[self.status], self._event_data()
             events.deliver(kind, request.session_id, request.job_id, self.backend_name, self.owner, data, now)
 
     def _event_data(self) -> dict[str, Any]:
@@ -243,13 +244,13 @@ class JobRecord:
         if self.events is None:
             raise ServiceClosedError(f"job {self.job_id} is not in a running service: it has no events")
         current = self.events.make(
-            _EVENT_KIND[self.status],
+            JOB_EVENT_KINDS[self.status],
             data=self._event_data(),
             session_id=self.request.session_id,
             job_id=self.request.job_id,
             backend=self.backend_name,
         )
-        subscription = self.events.subscribe(job_id=self.job_id, owner=owner, first=[current], ends_with=_job_ended)
+        subscription = self.events.subscribe(job_id=self.job_id, owner=owner, first=[current], ends_with=job_ended)
         if self.status.is_final:
             subscription.end()
         return subscription

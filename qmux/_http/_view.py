@@ -35,6 +35,7 @@ import trio
 from attrs import define, field, frozen
 
 from .._core import (
+    JOB_EVENT_KINDS,
     CapacityError,
     Event,
     InvalidInputError,
@@ -49,6 +50,7 @@ from .._core import (
     SessionNotFoundError,
     SessionState,
     Subscription,
+    job_ended,
 )
 from ._limits import HttpLimits
 from ._sse import Feed
@@ -376,18 +378,12 @@ class ServiceView:
         hub = self.service.events_hub
         first: list[Event] = []
         if with_state or status.is_final:  # a stream of an ended job still ends with its end
-            kind = _JOB_KIND[status]
+            kind = JOB_EVENT_KINDS[status]
             first = [hub.make(kind, data=data, session_id=job.session_id, job_id=job_id, backend=job.backend_name)]
-        subscription = hub.subscribe(job_id=job_id, owner=tenant, first=first, after=after, ends_with=_job_ended)
+        subscription = hub.subscribe(job_id=job_id, owner=tenant, first=first, after=after, ends_with=job_ended)
         if status.is_final:
             subscription.end()
         return Feed(subscription)
 
 
 _STARTED: Final = (SessionState.ACTIVE.value, SessionState.INACTIVE.value)
-_JOB_KIND: Final = {status: f"job.{status.value.lower()}" for status in JobStatus}
-_JOB_ENDS: Final = frozenset(_JOB_KIND[status] for status in JobStatus if status.is_final)
-
-
-def _job_ended(event: Event) -> bool:
-    return event.kind in _JOB_ENDS
