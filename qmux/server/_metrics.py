@@ -35,6 +35,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Final, final
 
+import attrs
 import structlog
 import trio
 from attrs import define, field, frozen
@@ -136,13 +137,14 @@ class Tally:
 class Families:
     """The metrics the app counts as things happen (the gauges are `_StateCollector`'s)."""
 
-    requests: Counts
-    request_seconds: Durations
+    # (in the order a scrape lists them)
     jobs_ended: Counts
     job_seconds: Durations
     queue_seconds: Durations
     deactivations: Counts
     sessions_closed: Counts
+    requests: Counts
+    request_seconds: Durations
 
     @classmethod
     def registered(cls, registry: CollectorRegistry, *, tenant_label: bool) -> Families:
@@ -180,17 +182,7 @@ class Families:
                 "qmux_sessions_closed", "Sessions that closed, by closed_reason", ("backend", "reason", *tenant)
             ),
         )
-        registry.register(
-            Tally(
-                families.jobs_ended,
-                families.job_seconds,
-                families.queue_seconds,
-                families.deactivations,
-                families.sessions_closed,
-                families.requests,
-                families.request_seconds,
-            )
-        )
+        registry.register(Tally(*attrs.astuple(families, recurse=False)))  # every one of them
         return families
 
 
@@ -246,18 +238,19 @@ class Metrics:
 
     def job_changed(self, change: JobChange) -> None:
         """Count a job that started (its time in the queue) or ended (its status, its time running)."""
-        families, backend = self.families, (change.backend,)
         if change.status is JobStatus.RUNNING:
-            families.queue_seconds.observe(backend, change.queue_seconds)
+            self.families.queue_seconds.observe((change.backend,), change.queue_seconds)
             return
-        status = _STATUS_LABEL[change.status]
-        families.jobs_ended.inc(
-            (change.backend, status, change.owner or "") if self.tenant_label else (change.backend, status)
-        )
-        if change.run_seconds is not None:
-            families.job_seconds.observe(backend, change.run_seconds)
+        self._count_end(change.backend, change.status, change.owner or "", change.run_seconds)
         if self._recovered:
             self._recovered.pop(change.job_id, None)
+
+    def _count_end(self, backend: str, status: JobStatus, tenant: str, run_seconds: float | None) -> None:
+        """Count a job that ended: by status, and its time running if it started."""
+        label = _STATUS_LABEL[status]
+        self.families.jobs_ended.inc((backend, label, tenant) if self.tenant_label else (backend, label))
+        if run_seconds is not None:
+            self.families.job_seconds.observe((backend,), run_seconds)
 
     def took(self, taken: Taken) -> None:
         """Follow a session a front door opened (a `ServiceView` observer), or one recovered."""
@@ -302,10 +295,7 @@ class Metrics:
                 continue
             metrics = await job.metrics()
             started = metrics["timestamps"]["running"] is not None
-            labels = (taken.backend, _STATUS_LABEL[status], *self._tenant(taken.tenant))
-            self.families.jobs_ended.inc(labels)
-            if started:
-                self.families.job_seconds.observe((taken.backend,), metrics["usage"]["seconds"])
+            self._count_end(taken.backend, status, taken.tenant, metrics["usage"]["seconds"] if started else None)
 
     async def _refresh_sessions(self) -> None:
         counts: collections.Counter[tuple[str, ...]] = collections.Counter()
