@@ -220,7 +220,7 @@ class EventHub:
         self._wall = wall
         self.buffer = buffer
         #: the subscriptions, each in one index (its session's, its job's, or the wide one), by key;
-        #: weakly, so that one dropped unread is forgotten (its finalizer takes it out)
+        #: weakly, so that one dropped unread is forgotten (its weak reference's callback takes it out)
         self._by_session: dict[str, _Readers] = {}
         self._by_job: dict[str, _Readers] = {}
         self._wide: _Readers = {}
@@ -416,7 +416,7 @@ class EventHub:
 
 def _live(readers: _Readers) -> list[Subscription]:
     """The subscriptions of `readers` still alive, in a list of their own: what is done with
-    them (or a collection meanwhile, whose finalizers take dropped ones out) may change `readers`."""
+    them (or a collection meanwhile, whose weak-reference callbacks take dropped ones out) may change `readers`."""
     return [subscription for ref in list(readers.values()) if (subscription := ref()) is not None]
 
 

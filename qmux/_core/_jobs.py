@@ -304,7 +304,7 @@ class JobChange:
         )
 
 
-#: told of each job's start and end, inline: must be cheap, and must not raise
+#: told of each job's start and end, inline: must be cheap (one that raises is logged, `Service.observe_jobs`)
 JobObserver = Callable[[JobChange], None]
 
 
