@@ -29,7 +29,7 @@ from .._core import QmuxError
 from ._forwarding import FanOut
 from ._messages import Reply, Request, capture
 
-__all__ = ["ByName", "Params", "Totals", "answer", "decode", "gather", "part", "with_params"]
+__all__ = ["ByName", "Params", "Totals", "answer", "ask_each", "decode", "gather"]
 
 
 #: query parameters a merge asks its parts with instead of the client's: name -> value
@@ -45,23 +45,39 @@ async def gather(
     the caller has asked `FanOut.others` already."""
     if others is None:
         others = await fan.others()
-    bodies: dict[str, Any] = {}
-
-    async def ask(name: str, url: str) -> None:
-        body = await part(fan, name, url, params)
-        if body is not None:
-            bodies[name] = body
-
-    async with trio.open_nursery() as nursery:
-        for name, url in others.items():
-            nursery.start_soon(ask, name, url)
-        local = await capture(fan.local(with_params(fan.request, params) if params else None))
-        if isinstance(local, outcome.Error):
-            nursery.cancel_scope.cancel()  # this node refused or failed: the others' parts are not needed
+    local, bodies = await ask_each(fan, others, {None: params, **dict.fromkeys(others, params)})
+    assert local is not None  # this node was asked
     return local.unwrap(), [(name, url, bodies[name]) for name, url in others.items() if name in bodies]
 
 
-async def part(fan: FanOut, name: str, url: str, params: Params | None = None) -> Any:
+async def ask_each(
+    fan: FanOut, urls: Mapping[str, str], params: Mapping[str | None, Params | None]
+) -> tuple[outcome.Outcome[Reply] | None, dict[str, Any]]:
+    """The nodes `params` names (``None``: this one), all asked at once, each with its own
+    parameters in place of the client's: this node's answer (``None`` if it was not asked), and
+    each other node's 200 body decoded from JSON (those left out are not there). Other nodes are
+    looked up in `urls`."""
+    bodies: dict[str, Any] = {}
+
+    async def ask(name: str, given: Params | None) -> None:
+        body = await _part(fan, name, urls[name], given)
+        if body is not None:
+            bodies[name] = body
+
+    local: outcome.Outcome[Reply] | None = None
+    async with trio.open_nursery() as nursery:
+        for name, given in params.items():
+            if name is not None:
+                nursery.start_soon(ask, name, given)
+        if None in params:
+            given = params[None]
+            local = await capture(fan.local(_with_params(fan.request, given) if given else None))
+            if isinstance(local, outcome.Error):
+                nursery.cancel_scope.cancel()  # this node refused or failed: the others' parts are not needed
+    return local, bodies
+
+
+async def _part(fan: FanOut, name: str, url: str, params: Params | None = None) -> Any:
     """Node `name`'s 200 body decoded from JSON, asked with `params` in place of the client's;
     ``None`` if it was left out (no 200 in time, or no JSON)."""
     query = {key: str(value) for key, value in params.items()} if params else None
@@ -75,7 +91,7 @@ async def part(fan: FanOut, name: str, url: str, params: Params | None = None) -
         return None
 
 
-def with_params(request: Request, params: Params) -> Request:
+def _with_params(request: Request, params: Params) -> Request:
     """`request` with the query parameters `params` set, as this node's decoding would give them."""
     return attrs.evolve(request, query=msgspec.structs.replace(request.query, **params))
 

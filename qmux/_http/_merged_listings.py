@@ -32,14 +32,12 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, final
 
-import outcome
-import trio
 from attrs import field, frozen
 
-from ._fanout import answer, decode, gather, part, with_params
+from ._fanout import answer, ask_each, decode, gather
 from ._forwarding import FanOut
 from ._listing import Key, encode_cursor
-from ._messages import Reply, capture
+from ._messages import Reply
 
 __all__ = ["Listing", "OffsetListing", "Ordered"]
 
@@ -177,23 +175,9 @@ class OffsetListing(Ordered):
         self, fan: FanOut, urls: Mapping[str, str], windows: Mapping[str | None, tuple[int, int]]
     ) -> dict[str | None, list[Item]]:
         """Each node's items in its window (offset, limit), all asked at once; a node left out gives none."""
-        found: dict[str | None, list[Item]] = {}
-
-        async def ask(node: str, offset: int, limit: int) -> None:
-            body = await part(fan, node, urls[node], {self.offset: offset, self.limit: limit})
-            if body is not None:
-                found[node] = list(body.get(self.items, ()))
-
-        local: outcome.Outcome[Reply] | None = None
-        async with trio.open_nursery() as nursery:
-            for node, (offset, limit) in windows.items():
-                if node is not None:
-                    nursery.start_soon(ask, node, offset, limit)
-            if None in windows:
-                offset, limit = windows[None]
-                local = await capture(fan.local(with_params(fan.request, {self.offset: offset, self.limit: limit})))
-                if isinstance(local, outcome.Error):
-                    nursery.cancel_scope.cancel()
+        asks = {node: {self.offset: offset, self.limit: limit} for node, (offset, limit) in windows.items()}
+        local, bodies = await ask_each(fan, urls, asks)
+        found: dict[str | None, list[Item]] = {node: list(body.get(self.items, ())) for node, body in bodies.items()}
         if local is not None:
             reply = local.unwrap()
             if reply.status == 200:
