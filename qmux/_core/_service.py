@@ -276,8 +276,7 @@ class Service(BackendDirectory):
         """
         if not self._counts_unfinished:
             self._counts_unfinished = True
-            for job in self._jobs:
-                self._count_unfinished(job)
+            self._watch_remembered()
         return len(self._unfinished_of.get(owner, ()))
 
     def _known(self, session_id: str) -> bool:
@@ -501,8 +500,12 @@ class Service(BackendDirectory):
         first = not self._job_observers
         self._job_observers = (*self._job_observers, observer)
         if first:
-            for job in self._jobs:
-                self._count_unfinished(job)
+            self._watch_remembered()
+
+    def _watch_remembered(self) -> None:
+        """A reason to watch jobs appeared (counts per owner, job observers): watch those already here."""
+        for job in self._jobs:
+            self._count_unfinished(job)
 
     def _count_unfinished(self, job: JobRecord) -> None:
         """Watch `job` until it ends: the journal records each change, its owner's count of
